@@ -1,0 +1,60 @@
+# Conexión Empresas: `make run` serves the demo, `make test` runs every test.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+
+.PHONY: help run test test-pg bench lint format browser db clean
+
+help:
+	@echo "make run      crea .venv, instala, migra, carga la demo y sirve en http://127.0.0.1:5000"
+	@echo "make test     instala lo necesario para las pruebas y las ejecuta (SQLite)"
+	@echo "make test-pg  las mismas pruebas sobre PostgreSQL (DATABASE_URL o 127.0.0.1:5432/test)"
+	@echo "make bench    ejecuta los benchmarks e imprime sus cifras"
+	@echo "make lint     ruff check + ruff format --check"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+db: $(VENV)/.runtime
+	$(BIN)/flask db upgrade
+
+run: db
+	DEMO_MODE=1 $(BIN)/flask seed-demo --if-empty
+	DEMO_MODE=1 $(BIN)/python app.py
+
+# Browser tests drive the system Chromium; install it where we can (root with apt).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+		echo "Instalando Chromium para las pruebas de navegador…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "AVISO: sin /usr/bin/chromium las pruebas de navegador se omitirán (apt-get install chromium)."; fi
+
+test: $(VENV)/.dev browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pg: $(VENV)/.dev browser
+	DATABASE_URL=$${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) instance/conexion.db* .pytest_cache

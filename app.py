@@ -1,0 +1,240 @@
+"""Conexión Empresas: application factory and development entry point (`python app.py`)."""
+
+import logging
+import time
+from datetime import timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask_htmx import HTMX
+from flask_login import LoginManager, current_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+import models
+from config import load_config
+from domain.money import format_cop
+from services.audit import Event, record_event
+
+BOGOTA = ZoneInfo("America/Bogota")
+csrf = CSRFProtect()
+htmx = HTMX()
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Ingresa con tu usuario y contraseña para continuar."
+login_manager.login_message_category = "info"
+
+# Endpoints a user with a pending step (terms, forced change) may still reach.
+PENDING_STEP_ENDPOINTS = {"auth.terms", "auth.change_password", "auth.logout", "auth.keepalive", "static"}
+# Requests that must not count as user activity for the idle timeout (e.g. polling).
+PASSIVE_ENDPOINTS = {"auth.session_status", "static"}
+
+
+def create_app(config=None) -> Flask:
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent / "instance"))
+    app.config.update(load_config(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+    logging.basicConfig(level=logging.INFO)
+
+    models.open_database(app.config["DATABASE_URL"])
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    _register_request_hooks(app)
+    _register_template_helpers(app)
+    _register_errors(app)
+    _register_blueprints(app)
+
+    from cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    try:
+        uid, version = (int(x) for x in user_id.split(":"))
+    except ValueError:
+        return None
+    user = models.User.get_or_none(models.User.id == uid)
+    # A password change or block bumps session_version, ending every other session.
+    if user is None or user.session_version != version or not user.is_active:
+        return None
+    return user
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import auth, companies, settings
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(settings.bp)
+    app.register_blueprint(companies.bp)
+    if app.config["DEMO_MODE"]:
+        from blueprints import demo
+
+        app.register_blueprint(demo.bp)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _connect():
+        models.db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc):
+        if not models.db.is_closed():
+            models.db.close()
+
+    @app.before_request
+    def _session_guard():
+        if not current_user.is_authenticated:
+            return None
+        now = int(time.time())
+        idle_limit = app.config["SESSION_IDLE_MINUTES"] * 60
+        last_seen = session.get("last_seen", now)
+        if now - last_seen > idle_limit:
+            record_event(Event.SESSION_EXPIRED, current_user._get_current_object())
+            logout_user()
+            session.clear()
+            flash("Tu sesión expiró por inactividad. Ingresa de nuevo.", "info")
+            return _redirect_to_login()
+        if request.endpoint not in PASSIVE_ENDPOINTS:
+            session["last_seen"] = now
+        step = pending_step(current_user)
+        if step and request.endpoint not in PENDING_STEP_ENDPOINTS:
+            return redirect(url_for(step))
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        if current_user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _redirect_to_login():
+    if request.headers.get("HX-Request") == "true":
+        return "", 401, {"HX-Redirect": url_for("auth.login")}
+    return redirect(url_for("auth.login"))
+
+
+def pending_step(user) -> str | None:
+    """The endpoint a user must go through before anything else, if any."""
+    if user.terms_accepted_at is None:
+        return "auth.terms"
+    if user.must_change_password:
+        return "auth.change_password"
+    return None
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.template_filter("money")
+    def _money(cents):
+        return format_cop(cents or 0)
+
+    @app.template_filter("date")
+    def _date(value):
+        if value is None:
+            return ""
+        return format_date(_local(value), "dd/MM/yyyy", locale="es_CO")
+
+    @app.template_filter("datetime")
+    def _datetime(value):
+        if value is None:
+            return ""
+        return format_datetime(_local(value), "dd/MM/yyyy HH:mm:ss", locale="es_CO")
+
+    @app.template_global()
+    def page_url(endpoint, number, params=None):
+        """URL of page `number` of a table, keeping the current search arguments."""
+        args = {k: v for k, v in request.args.items() if k != "pagina"}
+        return url_for(endpoint, **(params or {}), **args, pagina=number)
+
+    @app.context_processor
+    def _layout_context():
+        from web import visible_menu
+
+        ctx = {"idle_minutes": app.config["SESSION_IDLE_MINUTES"], "demo_mode": app.config["DEMO_MODE"]}
+        if current_user.is_authenticated and pending_step(current_user) is None:
+            company, product = _selection()
+            perms = current_user.permissions_for(product) if product else frozenset()
+            ctx.update(
+                selected_company=company,
+                selected_product=product,
+                user_companies=list(current_user.companies()),
+                menu=visible_menu(perms) if product else [],
+            )
+        return ctx
+
+
+def _selection():
+    """The company/product chosen in this session, re-checked against the user's companies."""
+    if "selection" in g:
+        return g.selection
+    company = product = None
+    cid, pid = session.get("company_id"), session.get("product_id")
+    if cid:
+        company = current_user.companies().where(models.Company.id == cid).first()
+    if company and pid:
+        product = models.Product.get_or_none((models.Product.id == pid) & (models.Product.company == company))
+    g.selection = (company, product)
+    return g.selection
+
+
+def _local(value):
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(BOGOTA)
+
+
+def _register_errors(app: Flask) -> None:
+    messages = {
+        400: ("Solicitud inválida", "La solicitud no se pudo procesar. Recarga la página e inténtalo de nuevo."),
+        403: ("Acceso denegado", "No tienes permiso para realizar esta operación."),
+        404: ("No encontrado", "La página o el registro que buscas no existe."),
+        405: ("Operación no permitida", "La operación solicitada no está permitida."),
+        413: ("Archivo demasiado grande", "El archivo supera el tamaño máximo permitido."),
+        429: ("Demasiados intentos", "Demasiados intentos. Espera unos minutos e inténtalo de nuevo."),
+        500: ("Error interno", "Ocurrió un error inesperado. Inténtalo de nuevo más tarde."),
+    }
+
+    def handler(code):
+        def render(_error):
+            title, text = messages[code]
+            return render_template("error.html", code=code, title=title, text=text), code
+
+        return render
+
+    for code in messages:
+        app.register_error_handler(code, handler(code))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_error):
+        title = "Sesión de formulario vencida"
+        text = "El formulario venció o no es válido. Recarga la página e inténtalo de nuevo."
+        return render_template("error.html", code=400, title=title, text=text), 400
+
+
+def run_dev() -> None:
+    """`make run`: one process serving the app and running the scheduler in-process."""
+    app = create_app({"SCHEDULER_ENABLED": True})
+    from jobs import start_background_scheduler
+
+    start_background_scheduler(app)
+    app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    run_dev()

@@ -1,0 +1,121 @@
+"""Empresas y productos: company list, products, product page and the selector (manual 3.1)."""
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from models import Batch, Card, Company, Product, ServiceOrder, UserCompany
+from services.audit import Event, record_event
+from web import (
+    BATCH_PERMS,
+    CARD_PERMS,
+    MASTER_PERMS,
+    ORDER_PERMS,
+    company_for_user, paginate,
+    product_for_user,
+    product_view,
+    render_page,
+    section,
+)
+
+bp = Blueprint("companies", __name__)
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every page here needs a session."""
+
+
+@bp.route("/empresas")
+def index():
+    """Empresas: the user's companies with their products, searchable by name or NIT."""
+    q = request.args.get("q", "").strip()[:60]
+    query = Company.search(
+        Company.select().join(UserCompany).where(UserCompany.user == current_user.id), q
+    ).order_by(Company.name)
+    page = paginate(query)
+    products = {}
+    if page.items:
+        for product in Product.select().where(Product.company.in_([c.id for c in page.items])).order_by(Product.name):
+            products.setdefault(product.company_id, []).append(product)
+    return render_page("companies/index.html", "companies/_table.html", page=page, q=q, products=products)
+
+
+@bp.route("/empresas/<int:company_id>")
+def products(company_id):
+    """Productos de una empresa."""
+    company = company_for_user(company_id)
+    items = list(company.products.order_by(Product.name))
+    return render_template("companies/products.html", company=company, products=items)
+
+
+@bp.route("/seleccion/productos")
+def product_options():
+    """htmx: the product <option>s of the company chosen in the selector."""
+    company_id = request.args.get("empresa", type=int)
+    items = list(company_for_user(company_id).products.order_by(Product.name)) if company_id else []
+    return render_template("companies/_product_options.html", products=items)
+
+
+@bp.route("/seleccionar", methods=["POST"])
+def select():
+    """Seleccionar: make a company/product current and open its page."""
+    product_id = request.form.get("producto", type=int)
+    company_id = request.form.get("empresa", type=int)
+    if product_id:
+        product = product_for_user(product_id)
+        return redirect(url_for("companies.product", product_id=product.id))
+    if company_id:
+        return redirect(url_for("companies.products", company_id=company_for_user(company_id).id))
+    return redirect(url_for("companies.index"))
+
+
+@bp.route("/productos/<int:product_id>")
+@product_view()
+def product(product):
+    """Detalle del producto: the product menu and its counters."""
+    record_event(Event.PRODUCT_SELECTED, current_user._get_current_object(), product.company, obj=f"producto:{product.id}")
+    return render_template("companies/product.html", product=product, counters=counters(product, g.permissions))
+
+
+def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
+    """The product page counters the user's permissions allow it to see."""
+    batches = Batch.select().where(Batch.product == product)
+    orders = ServiceOrder.select().where(ServiceOrder.product == product)
+    cards = Card.select().where(Card.product == product)
+    shown = []
+    if perms.intersection(BATCH_PERMS):
+        shown += [
+            ("Lotes por firmar", batches.where(Batch.status == "POR_FIRMAR").count()),
+            ("Lotes por autorizar", batches.where(Batch.status == "POR_AUTORIZAR").count()),
+        ]
+    if perms.intersection(ORDER_PERMS):
+        shown += [
+            ("Órdenes por pagar", orders.where(ServiceOrder.status == "PENDIENTE_PAGO").count()),
+            ("Órdenes pagadas", orders.where(ServiceOrder.status.in_(["EN_PROCESO", "PROCESADO"])).count()),
+        ]
+    if perms.intersection(CARD_PERMS + MASTER_PERMS):
+        shown += [
+            ("Tarjetas activas", cards.where(Card.status == "ACTIVA").count()),
+            ("Tarjetas inactivas", cards.where(Card.status != "ACTIVA").count()),
+        ]
+    return shown
+
+
+def _section_view(label):
+    sec = section(label)
+
+    @product_view(*sec.permissions)
+    def view(product):
+        return render_template(
+            "companies/section.html", product=product, section=sec, counters=counters(product, g.permissions)
+        )
+
+    view.__doc__ = f"Sección {label} del menú del producto."
+    return view
+
+
+bp.add_url_rule("/productos/<int:product_id>/lotes", "section_batches", _section_view("Lotes"))
+bp.add_url_rule("/productos/<int:product_id>/consultas", "section_queries", _section_view("Consultas"))
+bp.add_url_rule("/productos/<int:product_id>/servicios", "section_services", _section_view("Servicios"))
+bp.add_url_rule("/productos/<int:product_id>/reportes", "section_reports", _section_view("Reportes"))

@@ -1,0 +1,66 @@
+"""Configuration read from the environment (and an optional `.env` file)."""
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _bool(value, default=False):
+    if value is None or value == "":
+        return default
+    return str(value).strip().lower() in {"1", "true", "yes", "si", "sí", "on"}
+
+
+def _int(value, default):
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return SECRET_KEY from the environment, or one generated once and kept in instance/."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(instance_path: Path) -> dict:
+    """Build the app configuration from the environment; tests pass overrides on top."""
+    load_dotenv(ROOT / ".env", override=False)
+    env = os.environ
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'conexion.db'}",
+        "HOST": env.get("HOST", "127.0.0.1"),
+        "PORT": _int(env.get("PORT"), 5000),
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
+        "SMTP_PORT": _int(env.get("SMTP_PORT"), 25),
+        "SMTP_USER": env.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS")),
+        "MAIL_FROM": env.get("MAIL_FROM", "Conexión Empresas <no-responder@conexion-empresas.local>"),
+        "SESSION_IDLE_MINUTES": _int(env.get("SESSION_IDLE_MINUTES"), 30),
+        "PASSWORD_MAX_AGE_DAYS": _int(env.get("PASSWORD_MAX_AGE_DAYS"), 90),
+        "LOGIN_RATE_LIMIT": _int(env.get("LOGIN_RATE_LIMIT"), 20),
+        "LOGIN_RATE_WINDOW_SECONDS": _int(env.get("LOGIN_RATE_WINDOW_SECONDS"), 300),
+        "DEMO_MODE": _bool(env.get("DEMO_MODE")),
+        "SCHEDULER_ENABLED": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE")),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+    }

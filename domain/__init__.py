@@ -1,0 +1,1 @@
+"""Plain-Python business rules of Conexión Empresas (no Flask, no database)."""

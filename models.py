@@ -1,0 +1,350 @@
+"""Peewee models and the database connection (SQLite by default, PostgreSQL by DATABASE_URL)."""
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+from playhouse.db_url import connect
+
+from domain.permissions import PERMISSIONS
+
+db = DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp: both SQLite and PostgreSQL store it the same way."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def open_database(url: str):
+    """Connect the proxy to the database named by `url` and return it."""
+    if url.startswith("sqlite"):
+        database = connect(
+            url,
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": 10000,
+                "synchronous": "normal",
+            },
+            check_same_thread=False,
+        )
+    else:
+        database = connect(url, autorollback=True)
+    db.initialize(database)
+    return database
+
+
+class RateField(CharField):
+    """A rate or percentage kept exactly, as the text of a Decimal (never a float)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 20)
+        super().__init__(*args, **kwargs)
+
+    def db_value(self, value):
+        return None if value is None else str(Decimal(str(value)))
+
+    def python_value(self, value):
+        return None if value is None else Decimal(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Company(BaseModel):
+    nit = CharField(max_length=12, unique=True)
+    name = CharField(max_length=120)
+    legal_name = CharField(max_length=160)
+    contact = CharField(max_length=120, default="")
+    address = CharField(max_length=160, default="")
+    billing_address = CharField(max_length=160, default="")
+    phone1 = CharField(max_length=20, default="")
+    phone2 = CharField(max_length=20, default="")
+    phone3 = CharField(max_length=20, default="")
+    signatures = IntegerField(default=1)
+    bank_account = CharField(max_length=30, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def search(cls, query, text=""):
+        text = (text or "").strip()
+        if text:
+            query = query.where(
+                cls.name.contains(text) | cls.legal_name.contains(text) | cls.nit.contains(text)
+            )
+        return query
+
+
+class Branch(BaseModel):
+    company = ForeignKeyField(Company, backref="branches", on_delete="CASCADE")
+    code = CharField(max_length=3)
+    name = CharField(max_length=120)
+    address = CharField(max_length=160, default="")
+    city = CharField(max_length=60, default="")
+    contact = CharField(max_length=120, default="")
+    phone = CharField(max_length=20, default="")
+
+    class Meta:
+        indexes = ((("company", "code"), True),)
+
+
+class Product(BaseModel):
+    """A card product of one company, with its fee schedule (SPEC §7) and limits (SPEC §9)."""
+
+    company = ForeignKeyField(Company, backref="products", on_delete="CASCADE")
+    name = CharField(max_length=80)
+    named = BooleanField(default=True)
+    bin = CharField(max_length=8, default="450714")
+    validity_months = IntegerField(default=36)
+    max_innominate = IntegerField(default=500)
+    # Fee schedule: money in centavos, rates as exact decimals.
+    card_price_named = BigIntegerField(default=0)
+    card_price_unnamed = BigIntegerField(default=0)
+    distribution_cost = BigIntegerField(default=0)
+    recharge_rate = RateField(default=Decimal("0"))
+    recharge_min = BigIntegerField(default=0)
+    iva_rate = RateField(default=Decimal("0.19"))
+    gmf_rate = RateField(default=Decimal("0.004"))
+    # Limits.
+    card_limit = BigIntegerField(default=1_000_000_000)
+    transfer_fee = BigIntegerField(default=0)
+    inquiry_fee = BigIntegerField(default=0)
+    operation_min = BigIntegerField(default=100)
+    operation_max = BigIntegerField(default=500_000_000)
+    daily_amount_max = BigIntegerField(default=2_000_000_000)
+    daily_count_max = IntegerField(default=100)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("company", "name"), True),)
+
+    @property
+    def kind_label(self) -> str:
+        return "Nominada" if self.named else "Innominada"
+
+
+class User(BaseModel):
+    ACTIVE, BLOCKED, INACTIVE = "ACTIVO", "BLOQUEADO", "INACTIVO"
+
+    username = CharField(max_length=40, unique=True)
+    password_hash = CharField(max_length=255)
+    first_name = CharField(max_length=80)
+    last_name = CharField(max_length=80, default="")
+    position = CharField(max_length=80, default="")
+    area = CharField(max_length=80, default="")
+    email = CharField(max_length=200)
+    status = CharField(max_length=12, default=ACTIVE)
+    terms_accepted_at = DateTimeField(null=True)
+    must_change_password = BooleanField(default=True)
+    password_changed_at = DateTimeField(default=utcnow)
+    temp_password_expires_at = DateTimeField(null=True)
+    failed_attempts = IntegerField(default=0)
+    last_login_at = DateTimeField(null=True)
+    session_version = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+    # flask-login protocol
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.ACTIVE
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def status_label(self) -> str:
+        return {"ACTIVO": "Activo", "BLOQUEADO": "Bloqueado", "INACTIVO": "Inactivo"}[self.status]
+
+    def companies(self):
+        return (
+            Company.select()
+            .join(UserCompany)
+            .where(UserCompany.user == self)
+            .order_by(Company.name)
+        )
+
+    def permissions_for(self, product) -> frozenset:
+        rows = UserPermission.select(UserPermission.permission).where(
+            (UserPermission.user == self) & (UserPermission.product == product)
+        )
+        return frozenset(r.permission for r in rows)
+
+
+class PasswordHistory(BaseModel):
+    user = ForeignKeyField(User, backref="password_history", on_delete="CASCADE")
+    password_hash = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+
+class UserCompany(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("user", "company"), True),)
+
+
+class UserPermission(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    product = ForeignKeyField(Product, on_delete="CASCADE")
+    permission = CharField(max_length=40, choices=[(p, p) for p in PERMISSIONS])
+
+    class Meta:
+        indexes = ((("user", "product", "permission"), True),)
+
+
+class AuditEvent(BaseModel):
+    tag = CharField(max_length=40, index=True)
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    username = CharField(max_length=40, default="")
+    company = ForeignKeyField(Company, null=True, on_delete="SET NULL")
+    object_ref = CharField(max_length=80, default="")
+    ip = CharField(max_length=45, default="")
+    detail = TextField(default="")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class LoginAttempt(BaseModel):
+    """One row per login or recovery attempt, for the per-IP rate limit shared by all app nodes."""
+
+    ip = CharField(max_length=45, index=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class OutboxMessage(BaseModel):
+    STORED, PENDING, SENT, FAILED = "GUARDADO", "PENDIENTE", "ENVIADO", "FALLIDO"
+
+    recipient = CharField(max_length=200)
+    subject = CharField(max_length=200)
+    body = TextField()
+    status = CharField(max_length=12, default=STORED, index=True)
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    claimed_at = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+class BankAccount(BaseModel):
+    """An account at the simulated bank (the external system that pays service orders)."""
+
+    number = CharField(max_length=30, unique=True)
+    holder_nit = CharField(max_length=12)
+    holder_name = CharField(max_length=160)
+    balance = BigIntegerField(default=0)
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class BankMovement(BaseModel):
+    """Append-only movements of the simulated bank; `key` makes each operation happen once."""
+
+    account = ForeignKeyField(BankAccount, backref="movements", on_delete="CASCADE")
+    key = CharField(max_length=80, unique=True)
+    amount = BigIntegerField()
+    balance_after = BigIntegerField()
+    description = CharField(max_length=160)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Batch(BaseModel):
+    """A batch (lote). Its full life arrives with the batch issues; the product page counts it."""
+
+    product = ForeignKeyField(Product, backref="batches", on_delete="CASCADE")
+    number = CharField(max_length=10, index=True)
+    kind = CharField(max_length=3)
+    status = CharField(max_length=16, index=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ServiceOrder(BaseModel):
+    product = ForeignKeyField(Product, backref="orders", on_delete="CASCADE")
+    status = CharField(max_length=16, index=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Card(BaseModel):
+    product = ForeignKeyField(Product, backref="cards", on_delete="CASCADE")
+    masked_pan = CharField(max_length=19)
+    status = CharField(max_length=12, index=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    applied_at = DateTimeField(default=utcnow)
+
+
+ALL_MODELS = [
+    Company,
+    Branch,
+    Product,
+    User,
+    PasswordHistory,
+    UserCompany,
+    UserPermission,
+    AuditEvent,
+    LoginAttempt,
+    OutboxMessage,
+    BankAccount,
+    BankMovement,
+    Batch,
+    ServiceOrder,
+    Card,
+]
+
+
+def _migration_1(database):
+    database.create_tables(ALL_MODELS)
+
+
+# Ordered schema migrations; append new ones, never edit an applied one.
+MIGRATIONS = [_migration_1]
+
+
+def upgrade(database=None) -> list[int]:
+    """Apply pending migrations in order; returns the versions applied."""
+    database = database or db
+    database.create_tables([SchemaVersion])
+    done = {v.version for v in SchemaVersion.select()}
+    applied = []
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        if number in done:
+            continue
+        with database.atomic():
+            migration(database)
+            SchemaVersion.create(version=number)
+        applied.append(number)
+    return applied
+
+
+def drop_all(database=None):
+    database = database or db
+    database.drop_tables([SchemaVersion, *ALL_MODELS], cascade=not _is_sqlite(database))
+
+
+def _is_sqlite(database) -> bool:
+    from peewee import SqliteDatabase
+
+    return isinstance(database.obj if isinstance(database, DatabaseProxy) else database, SqliteDatabase)

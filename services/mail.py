@@ -1,0 +1,85 @@
+"""E-mail: every message is stored in the outbox; sent by SMTP when SMTP_HOST is set."""
+
+import smtplib
+from datetime import timedelta
+from email.message import EmailMessage
+
+from flask import current_app
+
+from models import OutboxMessage, utcnow
+
+MAX_ATTEMPTS = 5
+
+
+def send_mail(recipient: str, subject: str, body: str) -> OutboxMessage:
+    """Store the message and try to deliver it now; a failure leaves it for the retry job."""
+    smtp = bool(current_app.config.get("SMTP_HOST"))
+    message = OutboxMessage.create(
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        status=OutboxMessage.PENDING if smtp else OutboxMessage.STORED,
+    )
+    if smtp:
+        deliver(message, current_app.config)
+    return message
+
+
+def deliver(message: OutboxMessage, config) -> bool:
+    """Send one stored message by SMTP and record the outcome on its row."""
+    email = EmailMessage()
+    email["From"] = config["MAIL_FROM"]
+    email["To"] = message.recipient
+    email["Subject"] = message.subject
+    email.set_content(message.body)
+    try:
+        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as server:
+            if config.get("SMTP_STARTTLS"):
+                server.starttls()
+            if config.get("SMTP_USER"):
+                server.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+            server.send_message(email)
+    except (OSError, smtplib.SMTPException) as exc:
+        attempts = message.attempts + 1
+        OutboxMessage.update(
+            attempts=attempts,
+            last_error=str(exc)[:500],
+            claimed_at=None,
+            status=OutboxMessage.FAILED if attempts >= MAX_ATTEMPTS else OutboxMessage.PENDING,
+        ).where(OutboxMessage.id == message.id).execute()
+        current_app.logger.warning("SMTP delivery failed for outbox message %s", message.id)
+        return False
+    OutboxMessage.update(status=OutboxMessage.SENT, sent_at=utcnow(), attempts=message.attempts + 1, claimed_at=None).where(
+        OutboxMessage.id == message.id
+    ).execute()
+    return True
+
+
+def retry_pending(config, limit: int = 50) -> int:
+    """Claim pending messages one by one (conditional UPDATE) and deliver them; returns sent count."""
+    if not config.get("SMTP_HOST"):
+        return 0
+    stale = utcnow() - timedelta(minutes=5)
+    sent = 0
+    candidates = (
+        OutboxMessage.select()
+        .where(
+            (OutboxMessage.status == OutboxMessage.PENDING)
+            & ((OutboxMessage.claimed_at.is_null()) | (OutboxMessage.claimed_at < stale))
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    for message in list(candidates):
+        claimed = (
+            OutboxMessage.update(claimed_at=utcnow())
+            .where(
+                (OutboxMessage.id == message.id)
+                & (OutboxMessage.status == OutboxMessage.PENDING)
+                & ((OutboxMessage.claimed_at.is_null()) | (OutboxMessage.claimed_at < stale))
+            )
+            .execute()
+        )
+        if claimed and deliver(OutboxMessage.get_by_id(message.id), config):
+            sent += 1
+    return sent

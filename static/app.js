@@ -1,0 +1,51 @@
+// Conexión Empresas: CSRF for htmx, the idle-session warning, and small UI helpers.
+(function () {
+  "use strict";
+  var token = document.querySelector('meta[name="csrf-token"]');
+
+  // Every htmx request carries the CSRF token in a header (flask-wtf reads X-CSRFToken).
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (token) { event.detail.headers["X-CSRFToken"] = token.content; }
+  });
+
+  // Idle timeout: warn one minute before the server ends the session; "Mantener sesión" renews it.
+  var body = document.body;
+  var minutes = parseFloat(body.dataset.idleMinutes || "0");
+  if (!minutes) { return; }
+  var dialog = document.getElementById("idle-dialog");
+  var limitMs = minutes * 60 * 1000;
+  var warnBeforeMs = Math.min(60 * 1000, limitMs / 2);
+  var warnTimer, expireTimer;
+
+  function schedule() {
+    clearTimeout(warnTimer);
+    clearTimeout(expireTimer);
+    warnTimer = setTimeout(function () {
+      if (dialog && !dialog.open) { dialog.showModal(); }
+    }, limitMs - warnBeforeMs);
+    expireTimer = setTimeout(function () {
+      window.location.href = body.dataset.loginUrl;
+    }, limitMs + 1000);
+  }
+
+  function keepAlive() {
+    fetch(body.dataset.keepaliveUrl, {
+      method: "POST",
+      headers: { "X-CSRFToken": token ? token.content : "" },
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (!response.ok || response.redirected) { window.location.href = body.dataset.loginUrl; return; }
+      if (dialog && dialog.open) { dialog.close(); }
+      schedule();
+    });
+  }
+
+  var keep = document.getElementById("idle-keep");
+  if (keep) { keep.addEventListener("click", keepAlive); }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    // Polling requests are "passive" on the server and don't renew the session.
+    if (!event.detail.requestConfig || !event.detail.requestConfig.triggeringEvent ||
+        event.detail.requestConfig.triggeringEvent.type !== "every") { schedule(); }
+  });
+  schedule();
+})();
