@@ -37,6 +37,7 @@ def create_app(config=None) -> Flask:
     if config:
         app.config.update(config)
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("peewee").setLevel(logging.INFO)  # SQL parameters hold hashes and personal data
 
     models.open_database(app.config["DATABASE_URL"])
     csrf.init_app(app)

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length, Regexp
 
 from domain.passwords import REQUIREMENTS
 from services import accounts
@@ -37,7 +37,11 @@ class RecoveryForm(FlaskForm):
     nit = StringField("NIT de la empresa", validators=[DataRequired(REQUIRED), Length(max=12)])
     email = StringField(
         "Correo electrónico",
-        validators=[DataRequired(REQUIRED), Email("Ingresa un correo electrónico válido"), Length(max=200)],
+        validators=[
+            DataRequired(REQUIRED),
+            Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Ingresa un correo electrónico válido"),
+            Length(max=200),
+        ],
     )
 
 

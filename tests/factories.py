@@ -5,7 +5,7 @@ from decimal import Decimal
 from cli import create_branch, create_company, create_product, create_user_with_grants
 from models import Product, User
 
-PASSWORD = "Prueba*2024"
+PASSWORD = "Prueba*204"
 _counter = {"nit": 800000000}
 
 

@@ -1,0 +1,340 @@
+"""Ingreso al sistema: login, lockout, terms, forced change, recovery, logout, idle session."""
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+
+from models import AuditEvent, OutboxMessage, User, utcnow
+from tests.conftest import csrf_token, login, post
+from tests.factories import PASSWORD, make_company, make_product, make_user
+
+NEW_PASSWORD = "Nueva*Clave7"
+
+
+@pytest.fixture
+def company(db):
+    return make_company("ACME SAS", nit="900111222")
+
+
+@pytest.fixture
+def user(company):
+    return make_user("ana", perms={make_product(company): "all"})
+
+
+def reload(user):
+    return User.get_by_id(user.id)
+
+
+def tags(user=None):
+    query = AuditEvent.select().order_by(AuditEvent.id)
+    if user is not None:
+        query = query.where(AuditEvent.user == user)
+    return [e.tag for e in query]
+
+
+def test_login_page_has_the_manual_labels(client):
+    html = client.get("/ingresar").get_data(as_text=True)
+    assert '<label for="username">Usuario</label>' in html
+    assert '<label for="password">Contraseña</label>' in html
+    assert ">Ingresar</button>" in html
+    assert "¿Olvidaste tu contraseña?" in html
+
+
+def test_home_sends_anonymous_to_login(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/ingresar")
+
+
+def test_successful_login_lands_on_companies_and_is_audited(client, user):
+    response = login(client, "ana")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/empresas")
+    assert "ACME SAS" in client.get("/empresas").get_data(as_text=True)
+    assert tags(user) == ["login:success"]
+    assert reload(user).last_login_at is not None
+
+
+def test_unknown_user_gets_the_same_message_as_a_wrong_password(client, user):
+    unknown = login(client, "nadie", "Algo*123").get_data(as_text=True)
+    wrong = login(client, "ana", "Mala*Clave1").get_data(as_text=True)
+    assert "Usuario o contraseña inválido" in unknown and "Usuario o contraseña inválido" in wrong
+    failures = AuditEvent.select().where(AuditEvent.tag == "login:failure")
+    assert {e.username for e in failures} == {"nadie", "ana"}
+
+
+def test_second_failure_warns_and_third_blocks(client, user):
+    first = login(client, "ana", "Mala*Clave1").get_data(as_text=True)
+    assert "Al siguiente intento fallido" not in first
+    second = login(client, "ana", "Mala*Clave1").get_data(as_text=True)
+    assert "Al siguiente intento fallido tu usuario será bloqueado" in second
+    third = login(client, "ana", "Mala*Clave1").get_data(as_text=True)
+    assert "Usuario bloqueado por intentos fallidos" in third
+    assert reload(user).status == User.BLOCKED
+    # Even the right password is refused now.
+    right = login(client, "ana", PASSWORD)
+    assert right.status_code == 200 and "Usuario bloqueado por intentos fallidos" in right.get_data(as_text=True)
+    assert "login:blocked" in tags(user)
+
+
+def test_a_success_resets_the_failure_count(client, user):
+    login(client, "ana", "Mala*Clave1")
+    login(client, "ana", "Mala*Clave1")
+    assert login(client, "ana").status_code == 302
+    assert reload(user).failed_attempts == 0
+
+
+def test_inactive_user_cannot_log_in(client, user):
+    User.update(status=User.INACTIVE).where(User.id == user.id).execute()
+    assert "Usuario o contraseña inválido" in login(client, "ana").get_data(as_text=True)
+
+
+def test_login_form_requires_both_fields(client, user):
+    html = post(client, "/ingresar", {"username": "", "password": ""}).get_data(as_text=True)
+    assert html.count("Este campo es obligatorio") == 2
+
+
+def test_first_login_requires_terms_then_change(client, company):
+    make_user("nuevo", perms={make_product(company): "order.view"}, password="Temporal*01", terms=False, must_change=True)
+    response = login(client, "nuevo", "Temporal*01")
+    assert client.get("/empresas").headers["Location"].endswith("/terminos")
+    assert client.get("/configuracion/usuario").headers["Location"].endswith("/terminos")
+    page = client.get("/terminos").get_data(as_text=True)
+    assert "Términos y condiciones" in page and ">Aceptar</button>" in page
+    refused = post(client, "/terminos", {}).get_data(as_text=True)
+    assert "Debes aceptar los términos y condiciones" in refused
+    response = post(client, "/terminos", {"accept": "y"})
+    assert response.headers["Location"].endswith("/cambio-contrasena")
+    assert client.get("/empresas").headers["Location"].endswith("/cambio-contrasena")
+    page = client.get("/cambio-contrasena").get_data(as_text=True)
+    for label in ("Contraseña actual", "Contraseña nueva", "Confirma la contraseña", "De 1 a 3 números"):
+        assert label in page
+
+
+def forced_change(client, current, new, confirm=None):
+    return post(client, "/cambio-contrasena", {"current": current, "new": new, "confirm": confirm or new})
+
+
+@pytest.fixture
+def pending(company):
+    return make_user("pendiente", perms={make_product(company): "all"}, password="Temporal*01", must_change=True)
+
+
+def test_forced_change_reports_every_broken_rule(client, pending):
+    login(client, "pendiente", "Temporal*01")
+    html = forced_change(client, "Temporal*01", "abc").get_data(as_text=True)
+    assert "La contraseña debe tener de 8 a 15 caracteres" in html
+    assert "La contraseña debe tener al menos una letra mayúscula" in html
+    assert "La contraseña debe tener de 1 a 3 números" in html
+    assert reload(pending).must_change_password
+
+
+def test_forced_change_checks_current_confirmation_and_reuse(client, pending):
+    login(client, "pendiente", "Temporal*01")
+    wrong = forced_change(client, "Otra*Clave1", NEW_PASSWORD).get_data(as_text=True)
+    assert "La contraseña actual no es correcta" in wrong
+    mismatch = forced_change(client, "Temporal*01", NEW_PASSWORD, "Nueva*Clave8").get_data(as_text=True)
+    assert "La confirmación no coincide con la contraseña nueva" in mismatch
+    reused = forced_change(client, "Temporal*01", "Temporal*01").get_data(as_text=True)
+    assert "diferente a las últimas 5 contraseñas" in reused
+
+
+def test_forced_change_ends_the_session_and_the_new_password_works(client, pending):
+    login(client, "pendiente", "Temporal*01")
+    response = forced_change(client, "Temporal*01", NEW_PASSWORD)
+    assert response.headers["Location"].endswith("/ingresar")
+    assert client.get("/empresas").status_code == 302
+    assert "Tu contraseña fue cambiada exitosamente" in client.get("/ingresar").get_data(as_text=True)
+    assert "Usuario o contraseña inválido" in login(client, "pendiente", "Temporal*01").get_data(as_text=True)
+    assert login(client, "pendiente", NEW_PASSWORD).headers["Location"].endswith("/empresas")
+    assert not reload(pending).must_change_password
+    assert "password:change" in tags(pending)
+
+
+def test_the_last_five_passwords_cannot_be_reused(client, user):
+    login(client, "ana")
+    history = [PASSWORD]
+    for n in range(1, 6):
+        new = f"Clave*Nueva{n}"
+        response = post(client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": new, "confirm": new})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        history.append(new)
+    # PASSWORD is now the 6th most recent: allowed; Clave*Nueva2 is among the last 5: refused.
+    refused = post(
+        client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": "Clave*Nueva2", "confirm": "Clave*Nueva2"}
+    )
+    assert "diferente a las últimas 5 contraseñas" in refused.get_data(as_text=True)
+    allowed = post(client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": PASSWORD, "confirm": PASSWORD})
+    assert allowed.status_code == 302, re.findall(r"<li>[^<]*</li>", allowed.get_data(as_text=True))
+
+
+def test_expired_password_forces_a_change(client, user):
+    User.update(password_changed_at=utcnow() - timedelta(days=91)).where(User.id == user.id).execute()
+    response = login(client, "ana")
+    assert response.status_code == 302
+    follow = client.get("/empresas")
+    assert follow.headers["Location"].endswith("/cambio-contrasena")
+    assert "Tu contraseña está vencida" in client.get("/cambio-contrasena").get_data(as_text=True)
+
+
+def test_a_password_within_the_max_age_is_not_expired(client, user):
+    User.update(password_changed_at=utcnow() - timedelta(days=89)).where(User.id == user.id).execute()
+    login(client, "ana")
+    assert client.get("/empresas").status_code == 200
+
+
+def recover(client, username="ana", nit="900111222", email="ana@example.com"):
+    return post(client, "/recuperar", {"username": username, "nit": nit, "email": email})
+
+
+def without_tokens(html):
+    return re.sub(r'(content|value)="[\w.-]{40,}"', "", html)
+
+
+def temp_password_from_outbox():
+    body = OutboxMessage.select().order_by(OutboxMessage.id.desc()).first().body
+    return re.search(r"Contraseña temporal: (\S+)", body).group(1)
+
+
+def test_recovery_page_has_the_manual_fields(client):
+    html = client.get("/recuperar").get_data(as_text=True)
+    for label in ("Usuario", "NIT de la empresa", "Correo electrónico", ">Continuar</button>"):
+        assert label in html
+
+
+def test_recovery_with_matching_data_mails_a_temporary_password(client, user):
+    html = recover(client).get_data(as_text=True)
+    assert "Si los datos corresponden a un usuario registrado" in html
+    message = OutboxMessage.get()
+    assert message.recipient == "ana@example.com"
+    temp = temp_password_from_outbox()
+    assert login(client, "ana", temp).status_code == 302
+    assert client.get("/empresas").headers["Location"].endswith("/cambio-contrasena")
+    assert forced_change(client, temp, NEW_PASSWORD).headers["Location"].endswith("/ingresar")
+    assert login(client, "ana", NEW_PASSWORD).headers["Location"].endswith("/empresas")
+    assert {"password:recovery-request", "password:recovery-sent"} <= set(tags(user))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"username": "ana", "nit": "900111222", "email": "otra@example.com"},
+        {"username": "ana", "nit": "999999999", "email": "ana@example.com"},
+        {"username": "nadie", "nit": "900111222", "email": "ana@example.com"},
+    ],
+)
+def test_recovery_answers_the_same_when_data_does_not_match(client, user, data):
+    other = without_tokens(recover(client, **data).get_data(as_text=True))
+    assert OutboxMessage.select().count() == 0
+    # The password still works: nothing changed.
+    assert login(client, "ana").status_code == 302
+    post(client, "/salir")
+    matching = without_tokens(recover(client).get_data(as_text=True))
+    assert OutboxMessage.select().count() == 1
+    assert other == matching
+
+
+def test_recovery_unblocks_a_blocked_user(client, user):
+    User.update(status=User.BLOCKED, failed_attempts=3).where(User.id == user.id).execute()
+    recover(client)
+    assert reload(user).status == User.ACTIVE
+    assert login(client, "ana", temp_password_from_outbox()).status_code == 302
+
+
+def test_an_expired_temporary_password_is_refused(client, user):
+    recover(client)
+    temp = temp_password_from_outbox()
+    User.update(temp_password_expires_at=utcnow() - timedelta(minutes=1)).where(User.id == user.id).execute()
+    html = login(client, "ana", temp).get_data(as_text=True)
+    assert "La contraseña temporal venció" in html
+
+
+def test_login_is_rate_limited_per_ip(make_app, db, user):
+    limited = make_app(LOGIN_RATE_LIMIT=3).test_client()
+    for _ in range(3):
+        assert login(limited, "ana", "Mala*Clave1").status_code == 200
+    response = login(limited, "ana", PASSWORD)
+    assert response.status_code == 429
+    assert "Demasiados intentos" in response.get_data(as_text=True)
+    other_ip = limited.post("/ingresar", environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert other_ip.status_code != 429
+
+
+def test_logout_needs_post_and_ends_the_session(client, user):
+    login(client, "ana")
+    assert client.get("/salir").status_code == 405
+    response = post(client, "/salir")
+    assert response.headers["Location"].endswith("/ingresar")
+    assert client.get("/empresas").status_code == 302
+    assert "logout" in tags(user)
+
+
+def test_idle_session_expires(client, user):
+    login(client, "ana")
+    with client.session_transaction() as session:
+        session["last_seen"] = int(time.time()) - 31 * 60
+    response = client.get("/empresas")
+    assert response.headers["Location"].endswith("/ingresar")
+    assert "Tu sesión expiró por inactividad" in client.get("/ingresar").get_data(as_text=True)
+    assert "session:expired" in tags(user)
+
+
+def test_keepalive_renews_and_status_is_passive(client, user):
+    login(client, "ana")
+    old = int(time.time()) - 29 * 60
+    with client.session_transaction() as session:
+        session["last_seen"] = old
+    status = client.get("/sesion/estado").get_json()
+    assert status["active"] and 0 < status["remaining"] <= 60
+    with client.session_transaction() as session:
+        assert session["last_seen"] == old  # polling the status is not activity
+    assert post(client, "/sesion/mantener").status_code == 200
+    with client.session_transaction() as session:
+        assert session["last_seen"] >= int(time.time()) - 5
+
+
+def test_keepalive_requires_csrf(client, user):
+    login(client, "ana")
+    assert client.post("/sesion/mantener").status_code == 400
+    token = csrf_token(client)
+    assert client.post("/sesion/mantener", headers={"X-CSRFToken": token, "HX-Request": "true"}).status_code == 200
+
+
+def test_pages_carry_the_idle_warning(client, user):
+    login(client, "ana")
+    html = client.get("/empresas").get_data(as_text=True)
+    assert 'data-idle-minutes="30"' in html
+    assert "Mantener sesión" in html
+
+
+def test_a_password_change_ends_other_sessions(app, client, user):
+    other = app.test_client()
+    login(other, "ana")
+    login(client, "ana")
+    post(client, "/configuracion/usuario/contrasena", {"current": PASSWORD, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert client.get("/empresas").status_code == 200  # this session stays
+    assert other.get("/empresas").status_code == 302  # the other one is gone
+
+
+@pytest.mark.parametrize("url", ["/ingresar", "/recuperar", "/salir", "/terminos", "/cambio-contrasena"])
+def test_posts_without_csrf_are_refused(client, user, url):
+    response = client.post(url, data={"username": "ana", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "El formulario venció o no es válido" in response.get_data(as_text=True)
+
+
+def test_security_headers(client):
+    response = client.get("/ingresar")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_passwords_are_hashed_with_scrypt_and_never_logged(client, user, caplog):
+    assert reload(user).password_hash.startswith("scrypt:")
+    with caplog.at_level("DEBUG"):
+        login(client, "ana", "Mala*Clave1")
+        recover(client)
+    temp = temp_password_from_outbox()
+    assert "Mala*Clave1" not in caplog.text and temp not in caplog.text
+    assert all("Mala*Clave1" not in e.detail for e in AuditEvent.select())
