@@ -30,7 +30,7 @@ def _in_app(app, func):
                 if not models.db.is_closed():
                     models.db.close()
 
-    run.__name__ = func.__name__
+    run.__name__ = run.__qualname__ = func.__name__
     return run
 
 
