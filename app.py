@@ -2,7 +2,7 @@
 
 import logging
 import time
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -74,6 +74,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(companies.bp)
+    import help
+
+    app.register_blueprint(help.bp)
     if app.config["DEMO_MODE"]:
         from blueprints import demo
 
@@ -196,7 +199,7 @@ def _selection():
 
 def _local(value):
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(BOGOTA)
 
 

@@ -20,7 +20,7 @@ branch_cli = AppGroup("branch", help="Sucursales.")
 product_cli = AppGroup("product", help="Productos, tarifas y límites.")
 user_cli = AppGroup("user", help="Usuarios.")
 
-NIT_RE = re.compile(r"^\d{9,10}(-?\d)?$")
+NIT_RE = re.compile(r"^[0-9]{9,10}(-?[0-9])?$")
 
 
 def register_cli(app):
@@ -60,6 +60,8 @@ class Rate(click.ParamType):
             rate = Decimal(text.rstrip("%")) / (100 if text.endswith("%") else 1)
         except InvalidOperation:
             self.fail(f"tasa inválida: {value}", param, ctx)
+        if not rate.is_finite():
+            self.fail(f"tasa inválida: {value}", param, ctx)
         if not Decimal(0) <= rate <= Decimal(1):
             self.fail("la tasa debe estar entre 0 y 1 (o 0% y 100%)", param, ctx)
         return rate
@@ -95,12 +97,34 @@ def db_upgrade():
 @click.option("--signatures", type=click.IntRange(1, 2), default=1, show_default=True)
 @click.option("--bank-account", help="Número de la cuenta bancaria que paga las órdenes")
 @click.option("--opening-balance", type=MONEY, default="0", help="Saldo inicial en el banco simulado (pesos)")
-def company_create(nit, name, legal_name, contact, address, billing_address, phone1, phone2, phone3, signatures, bank_account, opening_balance):
+def company_create(
+    nit,
+    name,
+    legal_name,
+    contact,
+    address,
+    billing_address,
+    phone1,
+    phone2,
+    phone3,
+    signatures,
+    bank_account,
+    opening_balance,
+):
     """Crea una empresa y su cuenta en el banco simulado."""
     company = create_company(
-        nit=nit, name=name, legal_name=legal_name or name, contact=contact, address=address,
-        billing_address=billing_address, phone1=phone1, phone2=phone2, phone3=phone3,
-        signatures=signatures, bank_account=bank_account, opening_balance=opening_balance,
+        nit=nit,
+        name=name,
+        legal_name=legal_name or name,
+        contact=contact,
+        address=address,
+        billing_address=billing_address,
+        phone1=phone1,
+        phone2=phone2,
+        phone3=phone3,
+        signatures=signatures,
+        bank_account=bank_account,
+        opening_balance=opening_balance,
     )
     click.echo(f"Empresa creada: {company.name} (NIT {company.nit}), cuenta {company.bank_account}")
 
@@ -138,7 +162,7 @@ def branch_create(nit, code, name, **fields):
 
 def create_branch(company, code, name, **fields) -> Branch:
     code = (code or "").strip()
-    if not re.fullmatch(r"\d{1,3}", code):
+    if not re.fullmatch(r"[0-9]{1,3}", code):
         raise click.ClickException("Código de sucursal inválido: de 1 a 3 dígitos")
     if Branch.get_or_none((Branch.company == company) & (Branch.code == code)):
         raise click.ClickException(f"La sucursal {code} ya existe en {company.name}")
@@ -175,7 +199,7 @@ def _product_options(f):
 def _product_fields(values: dict) -> dict:
     fields = {k: v for k, v in values.items() if v is not None}
     if "bin_" in fields:
-        if not re.fullmatch(r"\d{6,8}", fields["bin_"]):
+        if not re.fullmatch(r"[0-9]{6,8}", fields["bin_"]):
             raise click.ClickException("BIN inválido: de 6 a 8 dígitos")
         fields["bin"] = fields.pop("bin_")
     return fields

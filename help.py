@@ -5,7 +5,6 @@ xhtml2pdf, and is built once per process.
 """
 
 import io
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +87,10 @@ LAYOUT_INTROS = {
 }
 
 REPORTS = (
-    ("Cuenta maestra", "movimientos de la cuenta maestra (cargos, abonos y saldo) por trimestre, semestre o rango de fechas."),
+    (
+        "Cuenta maestra",
+        "movimientos de la cuenta maestra (cargos, abonos y saldo) por trimestre, semestre o rango de fechas.",
+    ),
     ("Tarjetas emitidas", "tarjetas emitidas por mes, con gráfico."),
     ("Recargas realizadas", "recargas por mes, con gráfico."),
     ("Estado de lotes", "situación de los lotes cargados."),
@@ -98,21 +100,38 @@ REPORTS = (
 )
 
 GLOSSARY = (
-    ("Conexión Empresas", "Portal web con el que la empresa administra sus tarjetas prepago corporativas: "
-     "emisión, recargas, órdenes de servicio, cuenta maestra y reportes."),
-    ("Producto", "Un tipo de tarjeta contratado por la empresa, por ejemplo «Clásica / Visa». Cada producto "
-     "tiene sus tarifas, límites y cuenta maestra."),
-    ("Lote", "Conjunto de registros que se envían juntos: emisiones, recargas o afiliaciones. Se carga como "
-     "archivo o, en la emisión innominada, se crea con un formulario."),
+    (
+        "Conexión Empresas",
+        "Portal web con el que la empresa administra sus tarjetas prepago corporativas: "
+        "emisión, recargas, órdenes de servicio, cuenta maestra y reportes.",
+    ),
+    (
+        "Producto",
+        "Un tipo de tarjeta contratado por la empresa, por ejemplo «Clásica / Visa». Cada producto "
+        "tiene sus tarifas, límites y cuenta maestra.",
+    ),
+    (
+        "Lote",
+        "Conjunto de registros que se envían juntos: emisiones, recargas o afiliaciones. Se carga como "
+        "archivo o, en la emisión innominada, se crea con un formulario.",
+    ),
     ("Tarjeta nominada", "Tarjeta emitida con el nombre de su titular."),
     ("Tarjeta innominada", "Tarjeta emitida sin titular, que se asigna a una persona mediante un lote de afiliación."),
-    ("Orden de servicio", "Documento que resume lo que la empresa paga por uno o varios lotes autorizados: "
-     "comisiones, IVA, GMF y el monto de las recargas."),
-    ("Cuenta maestra", "Cuenta de saldo de la empresa para cada producto, desde la cual se abona a las tarjetas "
-     "o se les hace cargos."),
+    (
+        "Orden de servicio",
+        "Documento que resume lo que la empresa paga por uno o varios lotes autorizados: "
+        "comisiones, IVA, GMF y el monto de las recargas.",
+    ),
+    (
+        "Cuenta maestra",
+        "Cuenta de saldo de la empresa para cada producto, desde la cual se abona a las tarjetas o se les hace cargos.",
+    ),
     ("Firma", "Aprobación de un lote por un usuario autorizado. Según la empresa, un lote necesita una o dos firmas."),
-    ("Contraseña temporal", f"Contraseña enviada por correo, válida por {TEMPORARY_VALID_HOURS} horas, que "
-     "debe cambiarse en el primer ingreso con ella."),
+    (
+        "Contraseña temporal",
+        f"Contraseña enviada por correo, válida por {TEMPORARY_VALID_HOURS} horas, que "
+        "debe cambiarse en el primer ingreso con ella.",
+    ),
 )
 
 # SPEC §5 defaults; the batch upload settings may change them per installation.
@@ -187,8 +206,6 @@ def build_manual_pdf() -> bytes:
     from xhtml2pdf import pisa
 
     out = io.BytesIO()
-    # xhtml2pdf logs every CSS property it does not know at WARNING; none of that is news.
-    logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
     status = pisa.CreatePDF(manual_html(), dest=out, encoding="utf-8")
     if status.err:
         raise RuntimeError(f"xhtml2pdf could not build the manual ({status.err} errors)")

@@ -1,6 +1,6 @@
 """Peewee models and the database connection (SQLite by default, PostgreSQL by DATABASE_URL)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from peewee import (
@@ -23,7 +23,7 @@ db = DatabaseProxy()
 
 def utcnow() -> datetime:
     """Naive UTC timestamp: both SQLite and PostgreSQL store it the same way."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def open_database(url: str):
@@ -38,9 +38,12 @@ def open_database(url: str):
                 "synchronous": "normal",
             },
             check_same_thread=False,
+            # Transactions take the write lock up front, so two writers queue on
+            # busy_timeout instead of failing with "database is locked" mid-transaction.
+            lock_type="IMMEDIATE",
         )
     else:
-        database = connect(url, autorollback=True)
+        database = connect(url)
     db.initialize(database)
     return database
 
@@ -83,9 +86,7 @@ class Company(BaseModel):
     def search(cls, query, text=""):
         text = (text or "").strip()
         if text:
-            query = query.where(
-                cls.name.contains(text) | cls.legal_name.contains(text) | cls.nit.contains(text)
-            )
+            query = query.where(cls.name.contains(text) | cls.legal_name.contains(text) | cls.nit.contains(text))
         return query
 
 
@@ -177,12 +178,7 @@ class User(BaseModel):
         return {"ACTIVO": "Activo", "BLOQUEADO": "Bloqueado", "INACTIVO": "Inactivo"}[self.status]
 
     def companies(self):
-        return (
-            Company.select()
-            .join(UserCompany)
-            .where(UserCompany.user == self)
-            .order_by(Company.name)
-        )
+        return Company.select().join(UserCompany).where(UserCompany.user == self).order_by(Company.name)
 
     def permissions_for(self, product) -> frozenset:
         rows = UserPermission.select(UserPermission.permission).where(

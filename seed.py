@@ -67,22 +67,53 @@ def seed():
         _products(coop)
 
         create_user_with_grants(
-            "jhomez", "Joffer", "Homez", "jhomez@jahc.example", "Gerente", "Operaciones",
-            ["900291499:*:all"], password=DEMO_PASSWORD, must_change=False, terms_accepted=True,
+            "jhomez",
+            "Joffer",
+            "Homez",
+            "jhomez@jahc.example",
+            "Gerente",
+            "Operaciones",
+            ["900291499:*:all"],
+            password=DEMO_PASSWORD,
+            must_change=False,
+            terms_accepted=True,
         )
         create_user_with_grants(
-            "firmante", "Fernanda", "Firmante", "firmante@coop.example", "Analista", "Tesorería",
+            "firmante",
+            "Fernanda",
+            "Firmante",
+            "firmante@coop.example",
+            "Analista",
+            "Tesorería",
             ["9013434540:*:batch.upload,batch.confirm,batch.delete,batch.sign,order.view"],
-            password=DEMO_PASSWORD, must_change=False, terms_accepted=True,
+            password=DEMO_PASSWORD,
+            must_change=False,
+            terms_accepted=True,
         )
         create_user_with_grants(
-            "autorizador", "Andrés", "Autorizador", "autorizador@coop.example", "Director", "Finanzas",
-            ["9013434540:*:batch.authorize,order.view,order.void,order.pay,"
-             "master.balance,master.credit,master.debit,master.fund,reports.view"],
-            password=DEMO_PASSWORD, must_change=False, terms_accepted=True,
+            "autorizador",
+            "Andrés",
+            "Autorizador",
+            "autorizador@coop.example",
+            "Director",
+            "Finanzas",
+            [
+                "9013434540:*:batch.authorize,order.view,order.void,order.pay,"
+                "master.balance,master.credit,master.debit,master.fund,reports.view"
+            ],
+            password=DEMO_PASSWORD,
+            must_change=False,
+            terms_accepted=True,
         )
         create_user_with_grants(
-            "nuevo", "Nora", "Nueva", "nuevo@jahc.example", "Auxiliar", "Contabilidad",
+            "nuevo",
+            "Nora",
+            "Nueva",
+            "nuevo@jahc.example",
+            "Auxiliar",
+            "Contabilidad",
             ["900291499:*:order.view,reports.view"],
-            password="Temporal*01", must_change=True, terms_accepted=False,
+            password="Temporal*01",
+            must_change=True,
+            terms_accepted=False,
         )

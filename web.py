@@ -164,8 +164,7 @@ class Page:
         if self.total == 0:
             return "Sin registros que mostrar"
         return (
-            f"Mostrando registro(s) del {self.first_index} al {self.last_index} "
-            f"de un total de {self.total} registro(s)"
+            f"Mostrando registro(s) del {self.first_index} al {self.last_index} de un total de {self.total} registro(s)"
         )
 
 

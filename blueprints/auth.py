@@ -2,7 +2,7 @@
 
 import time
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -23,7 +23,10 @@ class LoginForm(FlaskForm):
 
 
 class TermsForm(FlaskForm):
-    accept = BooleanField("He leído y acepto los términos y condiciones", validators=[DataRequired("Debes aceptar los términos y condiciones")])
+    accept = BooleanField(
+        "He leído y acepto los términos y condiciones",
+        validators=[DataRequired("Debes aceptar los términos y condiciones")],
+    )
 
 
 class ChangePasswordForm(FlaskForm):

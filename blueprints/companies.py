@@ -10,7 +10,8 @@ from web import (
     CARD_PERMS,
     MASTER_PERMS,
     ORDER_PERMS,
-    company_for_user, paginate,
+    company_for_user,
+    paginate,
     product_for_user,
     product_view,
     render_page,
@@ -30,9 +31,9 @@ def _require_login():
 def index():
     """Empresas: the user's companies with their products, searchable by name or NIT."""
     q = request.args.get("q", "").strip()[:60]
-    query = Company.search(
-        Company.select().join(UserCompany).where(UserCompany.user == current_user.id), q
-    ).order_by(Company.name)
+    query = Company.search(Company.select().join(UserCompany).where(UserCompany.user == current_user.id), q).order_by(
+        Company.name
+    )
     page = paginate(query)
     products = {}
     if page.items:
@@ -74,7 +75,9 @@ def select():
 @product_view()
 def product(product):
     """Detalle del producto: the product menu and its counters."""
-    record_event(Event.PRODUCT_SELECTED, current_user._get_current_object(), product.company, obj=f"producto:{product.id}")
+    record_event(
+        Event.PRODUCT_SELECTED, current_user._get_current_object(), product.company, obj=f"producto:{product.id}"
+    )
     return render_template("companies/product.html", product=product, counters=counters(product, g.permissions))
 
 

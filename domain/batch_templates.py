@@ -1,4 +1,4 @@
-""""Archivos lotes operativos": a .zip with one .xlsx template per uploadable batch type and a
+"""The "Archivos lotes operativos" download: a .zip with one .xlsx template per uploadable batch type and a
 text file describing the fixed-width TXT layout for recharges (SPEC §3, §5).
 
 The bytes are the same on every call (fixed timestamps inside both zips), so the download can

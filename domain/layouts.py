@@ -95,8 +95,7 @@ EMI_COLUMNS: tuple[Column, ...] = (
     Column(
         "NRO ID",
         True,
-        "CC, TI y CE: de 3 a 15 dígitos. PA, PEP y PPT: de 5 a 15 letras o dígitos. "
-        "No puede repetirse en el archivo",
+        "CC, TI y CE: de 3 a 15 dígitos. PA, PEP y PPT: de 5 a 15 letras o dígitos. No puede repetirse en el archivo",
         "1020304050",
         ColumnKind.CODE,
         max_length=15,
@@ -145,8 +144,7 @@ REC_COLUMNS: tuple[Column, ...] = (
     Column(
         "NRO ID",
         True,
-        "Documento de una persona con una tarjeta activa del producto en la empresa. "
-        "No puede repetirse en el archivo",
+        "Documento de una persona con una tarjeta activa del producto en la empresa. No puede repetirse en el archivo",
         "1020304050",
         ColumnKind.CODE,
         max_length=15,
@@ -175,9 +173,7 @@ AFI_COLUMNS: tuple[Column, ...] = (
 )
 
 LAYOUTS: dict[BatchKind, Layout] = {
-    BatchKind.EMI: Layout(
-        BatchKind.EMI, BATCH_TYPE_NAMES[BatchKind.EMI], "ARCHIVO DE EMISIÓN NOMINADA", EMI_COLUMNS
-    ),
+    BatchKind.EMI: Layout(BatchKind.EMI, BATCH_TYPE_NAMES[BatchKind.EMI], "ARCHIVO DE EMISIÓN NOMINADA", EMI_COLUMNS),
     BatchKind.REC: Layout(BatchKind.REC, BATCH_TYPE_NAMES[BatchKind.REC], "ARCHIVO DE RECARGA", REC_COLUMNS),
     BatchKind.AFI: Layout(
         BatchKind.AFI,

@@ -15,6 +15,8 @@ def to_cents(amount) -> int:
         value = Decimal(str(amount).strip())
     except InvalidOperation as exc:
         raise ValueError(f"monto inválido: {amount!r}") from exc
+    if not value.is_finite():
+        raise ValueError(f"monto inválido: {amount!r}")
     return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

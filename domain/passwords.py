@@ -55,9 +55,7 @@ RULES = [
     ),
 ]
 
-REQUIREMENTS = [label for label, _error, _check in RULES] + [
-    "Diferente a las últimas 5 contraseñas"
-]
+REQUIREMENTS = [label for label, _error, _check in RULES] + ["Diferente a las últimas 5 contraseñas"]
 
 REUSED = "La contraseña nueva debe ser diferente a las últimas 5 contraseñas"
 MISMATCH = "La confirmación no coincide con la contraseña nueva"
@@ -69,13 +67,16 @@ def rule_errors(password: str) -> list[str]:
     return [error for _label, error, check in RULES if not check(password)]
 
 
-def change_errors(new: str, confirm: str, recent_hashes, verify) -> list[str]:
+def change_errors(new: str, confirm: str, recent_hashes, verify, current_hash: str | None = None) -> list[str]:
     """Errors for a change to `new`: composition, confirmation, and reuse of any of the
-    last HISTORY_SIZE passwords (`verify(hash, plain)` checks a stored hash)."""
+    last HISTORY_SIZE passwords (newest first) or of the current one, even a temporary
+    password kept out of the history (`verify(hash, plain)` checks a stored hash)."""
     errors = rule_errors(new)
     if new != confirm:
         errors.append(MISMATCH)
-    if not errors and any(verify(h, new) for h in list(recent_hashes)[:HISTORY_SIZE]):
+    if not errors and any(
+        verify(h, new) for h in [*list(recent_hashes)[:HISTORY_SIZE], *([current_hash] if current_hash else [])]
+    ):
         errors.append(REUSED)
     return errors
 

@@ -58,9 +58,7 @@ def authenticate(username: str, password: str) -> LoginResult:
     now = utcnow()
     if user.temp_password_expires_at and user.temp_password_expires_at < now:
         record_event(Event.LOGIN_FAILED, user, detail="contraseña temporal vencida")
-        return LoginResult(
-            None, "La contraseña temporal venció. Solicita una nueva en «¿Olvidaste tu contraseña?»"
-        )
+        return LoginResult(None, "La contraseña temporal venció. Solicita una nueva en «¿Olvidaste tu contraseña?»")
     expired = not user.must_change_password and passwords.is_expired(
         user.password_changed_at, now, current_app.config["PASSWORD_MAX_AGE_DAYS"]
     )
@@ -79,7 +77,9 @@ def _failed(user: User) -> LoginResult:
     if outcome.blocked:
         changes.update(status=User.BLOCKED, session_version=User.session_version + 1)
     User.update(**changes).where(User.id == user.id).execute()
-    record_event(Event.LOGIN_BLOCKED if outcome.blocked else Event.LOGIN_FAILED, user, detail=f"intento {outcome.attempts}")
+    record_event(
+        Event.LOGIN_BLOCKED if outcome.blocked else Event.LOGIN_FAILED, user, detail=f"intento {outcome.attempts}"
+    )
     return LoginResult(None, outcome.message)
 
 
@@ -93,14 +93,14 @@ def change_password(user: User, current: str, new: str, confirm: str) -> list[st
     if not check_password_hash(user.password_hash, current or ""):
         record_event(Event.PASSWORD_CHANGE_FAILED, user, detail="contraseña actual incorrecta")
         return ["La contraseña actual no es correcta"]
-    recent = [user.password_hash] + [
+    history = [
         h.password_hash
         for h in PasswordHistory.select()
         .where(PasswordHistory.user == user)
         .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())
         .limit(passwords.HISTORY_SIZE)
     ]
-    errors = passwords.change_errors(new or "", confirm or "", recent, check_password_hash)
+    errors = passwords.change_errors(new or "", confirm or "", history, check_password_hash, user.password_hash)
     if errors:
         record_event(Event.PASSWORD_CHANGE_FAILED, user, detail="; ".join(errors))
         return errors

@@ -29,7 +29,9 @@ def client_ip() -> str:
     return (request.remote_addr or "")[:45]
 
 
-def record_event(tag: Event, user=None, company=None, obj: str = "", detail: str = "", username: str = "") -> AuditEvent:
+def record_event(
+    tag: Event, user=None, company=None, obj: str = "", detail: str = "", username: str = ""
+) -> AuditEvent:
     return AuditEvent.create(
         tag=str(tag),
         user=user,

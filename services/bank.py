@@ -43,13 +43,18 @@ class SimulatedBank:
     def credit(self, account_number: str, amount: int, key: str, description: str) -> int:
         if amount <= 0:
             raise ValueError("amount must be positive")
-        with db.atomic():
-            if BankMovement.get_or_none(BankMovement.key == key):
-                return self.balance(account_number)
-            account = BankAccount.get(BankAccount.number == account_number)
-            BankAccount.update(balance=BankAccount.balance + amount).where(BankAccount.id == account.id).execute()
-            after = BankAccount.get_by_id(account.id).balance
-            BankMovement.create(account=account, key=key, amount=amount, balance_after=after, description=description)
+        try:
+            with db.atomic():
+                if BankMovement.get_or_none(BankMovement.key == key):
+                    return self.balance(account_number)
+                account = BankAccount.get(BankAccount.number == account_number)
+                BankAccount.update(balance=BankAccount.balance + amount).where(BankAccount.id == account.id).execute()
+                after = BankAccount.get_by_id(account.id).balance
+                BankMovement.create(
+                    account=account, key=key, amount=amount, balance_after=after, description=description
+                )
+        except IntegrityError:  # a concurrent retry with the same key won the race
+            return self.balance(account_number)
         return after
 
     def debit(self, account_number: str, amount: int, key: str, description: str) -> DebitResult:
@@ -74,7 +79,9 @@ class SimulatedBank:
                 if not changed:
                     return DebitResult(False, "Fondos insuficientes en la cuenta bancaria")
                 after = BankAccount.get_by_id(account.id).balance
-                BankMovement.create(account=account, key=key, amount=-amount, balance_after=after, description=description)
+                BankMovement.create(
+                    account=account, key=key, amount=-amount, balance_after=after, description=description
+                )
         except IntegrityError:
             previous = BankMovement.get(BankMovement.key == key)
             return DebitResult(True, "Débito ya aplicado", previous.balance_after)

@@ -49,9 +49,9 @@ def deliver(message: OutboxMessage, config) -> bool:
         ).where(OutboxMessage.id == message.id).execute()
         current_app.logger.warning("SMTP delivery failed for outbox message %s", message.id)
         return False
-    OutboxMessage.update(status=OutboxMessage.SENT, sent_at=utcnow(), attempts=message.attempts + 1, claimed_at=None).where(
-        OutboxMessage.id == message.id
-    ).execute()
+    OutboxMessage.update(
+        status=OutboxMessage.SENT, sent_at=utcnow(), attempts=message.attempts + 1, claimed_at=None
+    ).where(OutboxMessage.id == message.id).execute()
     return True
 
 

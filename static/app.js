@@ -15,12 +15,21 @@
   var dialog = document.getElementById("idle-dialog");
   var limitMs = minutes * 60 * 1000;
   var warnBeforeMs = Math.min(60 * 1000, limitMs / 2);
-  var warnTimer, expireTimer;
+  var warnTimer, expireTimer, countdownTimer, deadline;
+  var countdown = document.getElementById("idle-countdown");
+
+  function tick() {
+    if (countdown) { countdown.textContent = Math.max(0, Math.round((deadline - Date.now()) / 1000)); }
+  }
 
   function schedule() {
     clearTimeout(warnTimer);
     clearTimeout(expireTimer);
+    clearInterval(countdownTimer);
+    deadline = Date.now() + limitMs;
     warnTimer = setTimeout(function () {
+      tick();
+      countdownTimer = setInterval(tick, 1000);
       if (dialog && !dialog.open) { dialog.showModal(); }
     }, limitMs - warnBeforeMs);
     expireTimer = setTimeout(function () {
@@ -36,12 +45,15 @@
     }).then(function (response) {
       if (!response.ok || response.redirected) { window.location.href = body.dataset.loginUrl; return; }
       if (dialog && dialog.open) { dialog.close(); }
+      clearInterval(countdownTimer);
       schedule();
     });
   }
 
   var keep = document.getElementById("idle-keep");
   if (keep) { keep.addEventListener("click", keepAlive); }
+  // Escape closes the dialog: the user is clearly present, so it also keeps the session.
+  if (dialog) { dialog.addEventListener("cancel", function (event) { event.preventDefault(); keepAlive(); }); }
   document.addEventListener("htmx:afterRequest", function (event) {
     // Polling requests are "passive" on the server and don't renew the session.
     if (!event.detail.requestConfig || !event.detail.requestConfig.triggeringEvent ||

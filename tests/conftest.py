@@ -63,7 +63,7 @@ def clean_db(app):
             for model in reversed(models.ALL_MODELS):
                 model.delete().execute()
     else:
-        tables = ", ".join(m._meta.table_name for m in models.ALL_MODELS)
+        tables = ", ".join(f'"{m._meta.table_name}"' for m in models.ALL_MODELS)
         models.db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     models.db.close()
 

@@ -31,7 +31,9 @@ def make_product(company, name="Clásica / Visa", named=True, **fees):
     return create_product(company, name, named=named, **fees)
 
 
-def make_user(username="usuario1", perms=None, password=PASSWORD, terms=True, must_change=False, email=None, companies=()):
+def make_user(
+    username="usuario1", perms=None, password=PASSWORD, terms=True, must_change=False, email=None, companies=()
+):
     """perms: {product: "perm1,perm2" | "all"}; companies: extra companies with no permissions."""
     grants = [f"{p.company.nit}:{p.name}:{spec}" for p, spec in (perms or {}).items()]
     for company in companies:

@@ -95,7 +95,9 @@ def test_login_form_requires_both_fields(client, user):
 
 
 def test_first_login_requires_terms_then_change(client, company):
-    make_user("nuevo", perms={make_product(company): "order.view"}, password="Temporal*01", terms=False, must_change=True)
+    make_user(
+        "nuevo", perms={make_product(company): "order.view"}, password="Temporal*01", terms=False, must_change=True
+    )
     response = login(client, "nuevo", "Temporal*01")
     assert client.get("/empresas").headers["Location"].endswith("/terminos")
     assert client.get("/configuracion/usuario").headers["Location"].endswith("/terminos")
@@ -156,15 +158,21 @@ def test_the_last_five_passwords_cannot_be_reused(client, user):
     history = [PASSWORD]
     for n in range(1, 6):
         new = f"Clave*Nueva{n}"
-        response = post(client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": new, "confirm": new})
+        response = post(
+            client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": new, "confirm": new}
+        )
         assert response.status_code == 302, response.get_data(as_text=True)
         history.append(new)
     # PASSWORD is now the 6th most recent: allowed; Clave*Nueva2 is among the last 5: refused.
     refused = post(
-        client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": "Clave*Nueva2", "confirm": "Clave*Nueva2"}
+        client,
+        "/configuracion/usuario/contrasena",
+        {"current": history[-1], "new": "Clave*Nueva2", "confirm": "Clave*Nueva2"},
     )
     assert "diferente a las últimas 5 contraseñas" in refused.get_data(as_text=True)
-    allowed = post(client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": PASSWORD, "confirm": PASSWORD})
+    allowed = post(
+        client, "/configuracion/usuario/contrasena", {"current": history[-1], "new": PASSWORD, "confirm": PASSWORD}
+    )
     assert allowed.status_code == 302, re.findall(r"<li>[^<]*</li>", allowed.get_data(as_text=True))
 
 
@@ -311,7 +319,9 @@ def test_a_password_change_ends_other_sessions(app, client, user):
     other = app.test_client()
     login(other, "ana")
     login(client, "ana")
-    post(client, "/configuracion/usuario/contrasena", {"current": PASSWORD, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    post(
+        client, "/configuracion/usuario/contrasena", {"current": PASSWORD, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert client.get("/empresas").status_code == 200  # this session stays
     assert other.get("/empresas").status_code == 302  # the other one is gone
 

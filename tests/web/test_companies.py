@@ -19,10 +19,16 @@ def world(db):
     mine = make_company("ALFA LTDA", nit="900100100")
     second = make_company("BETA SAS", nit="900200200")
     foreign = make_company("GAMMA SA", nit="900300300")
-    products = {c.name: (make_product(c), make_product(c, "Clásica In / Visa", named=False)) for c in (mine, second, foreign)}
+    products = {
+        c.name: (make_product(c), make_product(c, "Clásica In / Visa", named=False)) for c in (mine, second, foreign)
+    }
     user = make_user(
         "ana",
-        perms={products["ALFA LTDA"][0]: "all", products["ALFA LTDA"][1]: "order.view", products["BETA SAS"][0]: "reports.view"},
+        perms={
+            products["ALFA LTDA"][0]: "all",
+            products["ALFA LTDA"][1]: "order.view",
+            products["BETA SAS"][0]: "reports.view",
+        },
     )
     return {"mine": mine, "second": second, "foreign": foreign, "products": products, "user": user}
 
@@ -35,7 +41,14 @@ def logged(client, world):
 
 @pytest.mark.parametrize(
     "url",
-    ["/empresas", "/empresas/1", "/productos/1", "/productos/1/lotes", "/seleccion/productos", "/configuracion/usuario"],
+    [
+        "/empresas",
+        "/empresas/1",
+        "/productos/1",
+        "/productos/1/lotes",
+        "/seleccion/productos",
+        "/configuracion/usuario",
+    ],
 )
 def test_anonymous_is_sent_to_login(client, url):
     response = client.get(url)
@@ -156,7 +169,12 @@ def test_sections_the_menu_hides_answer_403(client, logged, section, status):
 def test_section_page_lists_the_allowed_options(client, logged):
     product = logged["products"]["ALFA LTDA"][0]
     html = client.get(f"/productos/{product.id}/lotes").get_data(as_text=True)
-    for item in ("Carga de lotes", "Autorización", "Tarjetas innominadas - Solicitud", "Tarjetas innominadas - Afiliación"):
+    for item in (
+        "Carga de lotes",
+        "Autorización",
+        "Tarjetas innominadas - Solicitud",
+        "Tarjetas innominadas - Afiliación",
+    ):
         assert item in html
 
 

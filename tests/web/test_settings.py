@@ -31,7 +31,9 @@ def test_voluntary_password_change_keeps_the_session(client, logged):
     page = client.get("/configuracion/usuario/contrasena").get_data(as_text=True)
     assert "Requisitos para crear la contraseña:" in page and "Confirma la contraseña" in page
     response = post(
-        client, "/configuracion/usuario/contrasena", {"current": PASSWORD, "new": "Otra*Clave12", "confirm": "Otra*Clave12"}
+        client,
+        "/configuracion/usuario/contrasena",
+        {"current": PASSWORD, "new": "Otra*Clave12", "confirm": "Otra*Clave12"},
     )
     assert response.headers["Location"].endswith("/configuracion/usuario")
     assert "Tu contraseña fue cambiada exitosamente" in client.get("/configuracion/usuario").get_data(as_text=True)
@@ -51,8 +53,17 @@ def test_voluntary_change_shows_errors_and_changes_nothing(client, logged):
 def test_company_configuration_shows_the_data_and_branches(client, logged):
     html = client.get("/configuracion/empresas").get_data(as_text=True)
     for label in (
-        "Configuración de la empresa", "NIT", "900111222", "Razón social", "Contacto", "Dirección de facturación",
-        "Teléfono 1", "Teléfono 2", "Teléfono 3", "Sucursales", "Sucursal 73",
+        "Configuración de la empresa",
+        "NIT",
+        "900111222",
+        "Razón social",
+        "Contacto",
+        "Dirección de facturación",
+        "Teléfono 1",
+        "Teléfono 2",
+        "Teléfono 3",
+        "Sucursales",
+        "Sucursal 73",
     ):
         assert label in html
     data = html.split("Configuración de la empresa</h1>")[1].split("</form>")[1].split("</section>")[0]
@@ -71,11 +82,15 @@ def test_downloads_page_links(client, logged):
     html = client.get("/configuracion/descargas").get_data(as_text=True)
     assert "Manual de Usuario Conexión Empresas Online" in html
     assert "Archivos lotes operativos" in html
-    assert "/configuracion/descargas/manual-usuario.pdf" in html and "/configuracion/descargas/archivos-lotes.zip" in html
+    assert (
+        "/configuracion/descargas/manual-usuario.pdf" in html and "/configuracion/descargas/archivos-lotes.zip" in html
+    )
 
 
 def test_demo_outbox_exists_only_in_demo_mode(client, make_app, db):
-    OutboxMessage.create(recipient="x@example.com", subject="Conexión Empresas: contraseña temporal", body="Clave: Abc*123")
+    OutboxMessage.create(
+        recipient="x@example.com", subject="Conexión Empresas: contraseña temporal", body="Clave: Abc*123"
+    )
     assert client.get("/demo/correos").status_code == 404
     demo = make_app(DEMO_MODE=True).test_client()
     html = demo.get("/demo/correos").get_data(as_text=True)

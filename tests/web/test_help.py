@@ -1,0 +1,54 @@
+"""Ayuda (/ayuda): the user guide pages, rendered from the same templates as the PDF manual."""
+
+import pytest
+
+import help
+from domain.layouts import layout
+from domain.passwords import REQUIREMENTS
+
+
+@pytest.fixture(scope="module")
+def help_app(make_app):
+    """An app with the help blueprint, whether or not create_app registers it yet."""
+    application = make_app()
+    if "help" not in application.blueprints:
+        application.register_blueprint(help.bp)
+    return application
+
+
+@pytest.fixture
+def help_client(help_app, db):
+    return help_app.test_client()
+
+
+def test_index_lists_every_chapter(help_client):
+    html = help_client.get("/ayuda/").get_data(as_text=True)
+    for chapter in help.CHAPTERS:
+        assert f'href="/ayuda/{chapter.slug}"' in html and chapter.title in html
+
+
+def test_login_chapter_shows_the_password_rules(help_client):
+    response = help_client.get("/ayuda/ingreso")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for requirement in REQUIREMENTS:
+        assert f"<li>{requirement}</li>" in html
+    assert "¿Olvidaste tu contraseña?" in html and "24 horas" in html and "Mantener sesión" in html
+    assert 'aria-current="page">Ingreso al sistema<' in html
+
+
+def test_files_chapter_renders_the_layouts(help_client):
+    html = help_client.get("/ayuda/archivos-de-lotes").get_data(as_text=True)
+    for kind in ("EMI", "REC", "AFI"):
+        for name in layout(kind).column_names:
+            assert f"<strong>{name}</strong>" in html
+    assert "56 caracteres" in html
+
+
+def test_web_pages_link_to_the_screens(help_client):
+    html = help_client.get("/ayuda/configuracion").get_data(as_text=True)
+    assert 'href="/configuracion/descargas"' in html and 'href="/configuracion/usuario/contrasena"' in html
+
+
+def test_unknown_chapter_is_404(help_client):
+    assert help_client.get("/ayuda/no-existe").status_code == 404
