@@ -28,7 +28,7 @@ login_manager.login_message_category = "info"
 # Endpoints a user with a pending step (terms, forced change) may still reach.
 PENDING_STEP_ENDPOINTS = {"auth.terms", "auth.change_password", "auth.logout", "auth.keepalive", "static"}
 # Requests that must not count as user activity for the idle timeout (e.g. polling).
-PASSIVE_ENDPOINTS = {"auth.session_status", "static"}
+PASSIVE_ENDPOINTS = {"auth.session_status", "batches.status", "static"}
 
 
 def create_app(config=None) -> Flask:
@@ -69,11 +69,12 @@ def _load_user(user_id: str):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, companies, settings
+    from blueprints import auth, batches, companies, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(companies.bp)
+    app.register_blueprint(batches.bp)
     import help
 
     app.register_blueprint(help.bp)
@@ -159,6 +160,24 @@ def _register_template_helpers(app: Flask) -> None:
         if value is None:
             return ""
         return format_datetime(_local(value), "dd/MM/yyyy HH:mm:ss", locale="es_CO")
+
+    @app.template_filter("batch_type")
+    def _batch_type(kind):
+        from domain.layouts import batch_type_name
+
+        return batch_type_name(kind)
+
+    @app.template_filter("batch_status")
+    def _batch_status(status):
+        from services.batches import STATUS_LABELS
+
+        return STATUS_LABELS.get(status, status)
+
+    @app.template_filter("batch_observations")
+    def _batch_observations(batch):
+        from services.batches import observations
+
+        return observations(batch)
 
     @app.template_global()
     def page_url(endpoint, number, params=None):

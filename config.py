@@ -62,5 +62,7 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE")),
         "WTF_CSRF_TIME_LIMIT": None,
+        "BATCH_MAX_BYTES": _int(env.get("BATCH_MAX_BYTES"), 20 * 1024 * 1024),
+        "BATCH_MAX_RECORDS": _int(env.get("BATCH_MAX_RECORDS"), 100_000),
         "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
     }

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 from peewee import (
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
@@ -264,26 +266,134 @@ class BankMovement(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-class Batch(BaseModel):
-    """A batch (lote). Its full life arrives with the batch issues; the product page counts it."""
+class Person(BaseModel):
+    """A cardholder, identified by document type and number."""
 
-    product = ForeignKeyField(Product, backref="batches", on_delete="CASCADE")
-    number = CharField(max_length=10, index=True)
-    kind = CharField(max_length=3)
-    status = CharField(max_length=16, index=True)
+    id_type = CharField(max_length=3)
+    id_number = CharField(max_length=15)
+    first_surname = CharField(max_length=100, default="")
+    second_surname = CharField(max_length=100, default="")
+    first_name = CharField(max_length=100, default="")
+    second_name = CharField(max_length=100, default="")
+    birth_date = DateField(null=True)
+    marital_status = CharField(max_length=12, default="")
+    sex = CharField(max_length=1, default="")
+    address = CharField(max_length=100, default="")
+    city = CharField(max_length=40, default="")
+    phone = CharField(max_length=10, default="")
+    mobile = CharField(max_length=10, default="")
+    email = CharField(max_length=200, default="")
     created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("id_type", "id_number"), True),)
+
+    @property
+    def full_name(self) -> str:
+        parts = (self.first_name, self.second_name, self.first_surname, self.second_surname)
+        return " ".join(p for p in parts if p)
+
+
+class Card(BaseModel):
+    """A prepaid card of a product; innominate cards have no person until affiliated."""
+
+    ACTIVE = "ACTIVA"
+
+    product = ForeignKeyField(Product, backref="cards", on_delete="CASCADE")
+    person = ForeignKeyField(Person, null=True, backref="cards", on_delete="SET NULL")
+    masked_pan = CharField(max_length=19)
+    status = CharField(max_length=12, index=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Batch(BaseModel):
+    """A batch (lote): an uploaded file (EMI, REC, AFI) or an innominate request (INN).
+
+    Status changes only through services/batches.py (conditional UPDATEs)."""
+
+    VALIDATING, VALID, PARTIAL, INVALID = "VALIDANDO", "VALIDO", "VALIDO_PARCIAL", "NO_VALIDO"
+    TO_SIGN, TO_AUTHORIZE, IN_ORDER = "POR_FIRMAR", "POR_AUTORIZAR", "EN_ORDEN"
+    IN_PROCESS, PROCESSED, VOIDED, DELETED = "EN_PROCESO", "PROCESADO", "ANULADO", "ELIMINADO"
+
+    company = ForeignKeyField(Company, backref="batches", on_delete="CASCADE")
+    product = ForeignKeyField(Product, backref="batches", on_delete="CASCADE")
+    number = CharField(max_length=12)
+    kind = CharField(max_length=3)
+    status = CharField(max_length=16)
+    filename = CharField(max_length=255, default="")
+    file_format = CharField(max_length=8, default="")
+    file_hash = CharField(max_length=64, default="", index=True)
+    total_records = IntegerField(default=0)
+    processed_records = IntegerField(default=0)
+    valid_records = IntegerField(default=0)
+    error_records = IntegerField(default=0)
+    amount = BigIntegerField(default=0)
+    file_errors = TextField(default="")
+    observations = CharField(max_length=200, default="")
+    uploaded_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="uploaded_batches")
+    created_at = DateTimeField(default=utcnow)
+    validated_at = DateTimeField(null=True)
+    claim_token = CharField(max_length=36, null=True)
+    claimed_at = DateTimeField(null=True)
+    confirmed_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="confirmed_batches")
+    confirmed_at = DateTimeField(null=True)
+    deleted_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="deleted_batches")
+    deleted_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("company", "number"), True),
+            (("product", "status"), False),
+        )
+
+
+class BatchFile(BaseModel):
+    """The uploaded file as received, and its header row (JSON) for the error report."""
+
+    batch = ForeignKeyField(Batch, unique=True, backref="files", on_delete="CASCADE")
+    content = BlobField()
+    header = TextField(default="[]")
+
+
+class BatchParsed(BaseModel):
+    """A spreadsheet's rows as parsed at upload, kept until validation ends so the job doesn't
+    parse the file a second time (its own table: deleting it doesn't rewrite the file's row)."""
+
+    batch = ForeignKeyField(Batch, unique=True, on_delete="CASCADE")
+    data = BlobField()
+
+
+class BatchRecord(BaseModel):
+    """A valid record of a batch; processing (a later issue) marks it PROCESADO or RECHAZADO."""
+
+    batch = ForeignKeyField(Batch, backref="records", on_delete="CASCADE")
+    line = IntegerField()
+    id_type = CharField(max_length=3)
+    id_number = CharField(max_length=15)
+    amount = BigIntegerField(default=0)
+    data = TextField()
+    status = CharField(max_length=12, default="VALIDO")
+    reason = CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = ((("batch", "line"), True),)
+
+
+class BatchError(BaseModel):
+    """A rejected line of a batch: its messages and the user's original values (JSON)."""
+
+    batch = ForeignKeyField(Batch, backref="errors", on_delete="CASCADE")
+    line = IntegerField()
+    messages = TextField()
+    raw = TextField(default="[]")
+
+    class Meta:
+        indexes = ((("batch", "line"), True),)
 
 
 class ServiceOrder(BaseModel):
     product = ForeignKeyField(Product, backref="orders", on_delete="CASCADE")
     status = CharField(max_length=16, index=True)
-    created_at = DateTimeField(default=utcnow)
-
-
-class Card(BaseModel):
-    product = ForeignKeyField(Product, backref="cards", on_delete="CASCADE")
-    masked_pan = CharField(max_length=19)
-    status = CharField(max_length=12, index=True)
     created_at = DateTimeField(default=utcnow)
 
 
@@ -305,9 +415,14 @@ ALL_MODELS = [
     OutboxMessage,
     BankAccount,
     BankMovement,
-    Batch,
-    ServiceOrder,
+    Person,
     Card,
+    Batch,
+    BatchFile,
+    BatchParsed,
+    BatchRecord,
+    BatchError,
+    ServiceOrder,
 ]
 
 

@@ -95,7 +95,7 @@ MENU = (
         "companies.section_batches",
         BATCH_PERMS + INNOMINATE_PERMS,
         (
-            MenuItem("Carga de lotes", None, ("batch.upload", "batch.confirm", "batch.delete")),
+            MenuItem("Carga de lotes", "batches.upload", ("batch.upload", "batch.confirm", "batch.delete")),
             MenuItem("Autorización", None, ("batch.sign", "batch.authorize")),
             MenuItem("Tarjetas innominadas - Solicitud", None, ("innominate.request",)),
             MenuItem("Tarjetas innominadas - Afiliación", None, ("innominate.affiliate",)),

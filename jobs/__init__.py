@@ -13,9 +13,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import models
+from services.batches import validate_waiting
 from services.mail import retry_pending
 
 log = logging.getLogger("jobs")
+# One line per run of a 1-second job would drown the log; keep warnings and errors.
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 def _in_app(app, func):
@@ -45,7 +48,13 @@ def purge_login_attempts(app) -> int:
     return models.LoginAttempt.delete().where(models.LoginAttempt.created_at < cutoff).execute()
 
 
+def validate_batches(app) -> int:
+    """Validate uploaded batches (claimed one at a time; resumable after a crash)."""
+    return validate_waiting()
+
+
 JOBS = [
+    (validate_batches, 1),
     (send_outbox, 60),
     (purge_login_attempts, 3600),
 ]

@@ -21,6 +21,10 @@ class Event(StrEnum):
     RECOVERY_SENT = "password:recovery-sent"
     USER_UNBLOCKED = "user:unblock"
     PRODUCT_SELECTED = "product:select"
+    BATCH_UPLOAD = "batch:upload"
+    BATCH_CONFIRM = "batch:confirm"
+    BATCH_DELETE = "batch:delete"
+    BATCH_PASSWORD_FAILED = "batch:password-failure"
 
 
 def client_ip() -> str:

@@ -8,6 +8,23 @@
     if (token) { event.detail.headers["X-CSRFToken"] = token.content; }
   });
 
+  // Modals: a <dialog data-modal> swapped into the page opens itself; [data-close] closes it.
+  function openModals(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("dialog[data-modal]").forEach(function (d) {
+      if (!d.open) { d.showModal(); }
+    });
+  }
+  document.addEventListener("htmx:load", function (event) { openModals(event.detail.elt.parentNode || document); });
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close]");
+    if (!closer) { return; }
+    var dialog = closer.closest("dialog");
+    if (dialog) { dialog.close(); dialog.remove(); }
+  });
+  document.addEventListener("close", function (event) {
+    if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
+  }, true);
+
   // Idle timeout: warn one minute before the server ends the session; "Mantener sesión" renews it.
   var body = document.body;
   var minutes = parseFloat(body.dataset.idleMinutes || "0");
@@ -55,9 +72,9 @@
   // Escape closes the dialog: the user is clearly present, so it also keeps the session.
   if (dialog) { dialog.addEventListener("cancel", function (event) { event.preventDefault(); keepAlive(); }); }
   document.addEventListener("htmx:afterRequest", function (event) {
-    // Polling requests are "passive" on the server and don't renew the session.
-    if (!event.detail.requestConfig || !event.detail.requestConfig.triggeringEvent ||
-        event.detail.requestConfig.triggeringEvent.type !== "every") { schedule(); }
+    // Polling ([data-passive]) is not user activity: the server doesn't renew the session for it.
+    var elt = event.detail.elt;
+    if (!(elt && elt.closest && elt.closest("[data-passive]"))) { schedule(); }
   });
   schedule();
 })();

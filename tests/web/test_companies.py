@@ -121,9 +121,9 @@ def test_another_companys_objects_answer_404(client, logged, url):
 
 def test_product_page_shows_menu_and_counters(client, logged):
     product = logged["products"]["ALFA LTDA"][0]
-    Batch.create(product=product, number="26112801", kind="EMI", status="POR_FIRMAR")
-    Batch.create(product=product, number="26112802", kind="REC", status="POR_AUTORIZAR")
-    Batch.create(product=product, number="26112803", kind="REC", status="POR_AUTORIZAR")
+    Batch.create(company=product.company, product=product, number="26112801", kind="EMI", status="POR_FIRMAR")
+    Batch.create(company=product.company, product=product, number="26112802", kind="REC", status="POR_AUTORIZAR")
+    Batch.create(company=product.company, product=product, number="26112803", kind="REC", status="POR_AUTORIZAR")
     ServiceOrder.create(product=product, status="PENDIENTE_PAGO")
     ServiceOrder.create(product=product, status="PROCESADO")
     ServiceOrder.create(product=product, status="EN_PROCESO")

@@ -1,0 +1,154 @@
+"""`make bench`: batch upload and validation figures for a 100,000-record EMI file.
+
+Prints the calamine parse time of the .xlsx alone, then for the .xlsx and the .csv the
+end-to-end time from upload to final status (records stored) and records/s, each measured
+in a fresh process so its memory peak is its own. Targets (2-core machine): xlsx end to end
+≤ 2.5 × its parse time, csv ≤ 2 s, peak memory ≤ 500 MB.
+
+    python -m bench [--records N] [--database-url URL]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_files(records: int, folder: Path) -> dict:
+    from tests import batchfiles
+
+    rows = batchfiles.emi_rows(records)
+    xlsx = folder / "emision.xlsx"
+    csv = folder / "emision.csv"
+    xlsx.write_bytes(batchfiles.xlsx_bytes("EMI", rows))
+    csv.write_bytes(batchfiles.csv_bytes("EMI", rows))
+    return {"xlsx": xlsx, "csv": csv}
+
+
+def measure_parse(path: str) -> dict:
+    """calamine alone (the target's reference), then our read_batch (calamine + safety checks)."""
+    import io
+
+    import python_calamine
+
+    from domain.batch_files import read_batch
+
+    content = Path(path).read_bytes()
+    start = time.perf_counter()
+    rows = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
+    calamine = time.perf_counter() - start
+    del rows
+    start = time.perf_counter()
+    sheet = read_batch(Path(path).name, content, "EMI", max_bytes=200 * 1024 * 1024, max_records=10**7)
+    ours = time.perf_counter() - start
+    return {"seconds": calamine, "read_batch": ours, "rows": len(sheet.rows), "peak_mb": _peak_mb()}
+
+
+def measure_end_to_end(path: str, database_url: str) -> dict:
+    """Upload (parse + store) and validate until the final status, as the app and the job do."""
+    import models
+    from app import create_app
+    from models import Batch, BatchRecord
+    from services import batches
+    from tests.factories import make_company, make_product, make_user
+
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "bench",
+            "BATCH_MAX_BYTES": 200 * 1024 * 1024,
+            "BATCH_MAX_RECORDS": 10**7,
+        }
+    )
+    models.db.connect(reuse_if_open=True)
+    models.drop_all()
+    models.upgrade()
+    company = make_company("BENCH SAS", nit="900999999", branches=("1", "73"))
+    product = make_product(company)
+    user = make_user("bench", perms={product: "all"})
+    content = Path(path).read_bytes()
+    start = time.perf_counter()
+    with app.test_request_context():
+        batch = batches.upload(user, product, "EMI", Path(path).name, content)
+    uploaded = time.perf_counter() - start
+    with app.app_context():
+        batches.validate_waiting()
+    seconds = time.perf_counter() - start
+    batch = Batch.get_by_id(batch.id)
+    stored = BatchRecord.select().where(BatchRecord.batch == batch).count()
+    models.drop_all()
+    return {
+        "seconds": seconds,
+        "upload_seconds": uploaded,
+        "status": batch.status,
+        "records": batch.total_records,
+        "stored": stored,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _child(kind: str, path: str, database_url: str) -> dict:
+    args = [sys.executable, "-m", "bench", "--child", kind, path, "--database-url", database_url]
+    output = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        kind, path = args.child
+        result = measure_parse(path) if kind == "parse" else measure_end_to_end(path, args.database_url)
+        print(json.dumps(result))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        database_url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+        print(f"Generando archivos EMI de {args.records:,} registros…".replace(",", "."))
+        files = make_files(args.records, folder)
+        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        parse = _child("parse", str(files["xlsx"]), database_url)
+        print(f"\nBase de datos: {engine}")
+        print(f"xlsx: parse (calamine solo)   {parse['seconds']:6.2f} s")
+        print(f"xlsx: read_batch (+ controles) {parse['read_batch']:5.2f} s   pico {parse['peak_mb']:5.0f} MB")
+        results = {}
+        for fmt in ("xlsx", "csv"):
+            r = _child("e2e", str(files[fmt]), database_url)
+            results[fmt] = r
+            rate = r["records"] / r["seconds"]
+            print(
+                f"{fmt}: carga→estado final      {r['seconds']:6.2f} s   ({r['upload_seconds']:.2f} s en la carga)"
+                f"   {rate:8,.0f} registros/s   pico {r['peak_mb']:5.0f} MB   {r['status']}, {r['stored']:,} guardados".replace(
+                    ",", "."
+                )
+            )
+        ratio = results["xlsx"]["seconds"] / parse["seconds"]
+        peak = max(r["peak_mb"] for r in results.values())
+        print("\nObjetivos:")
+        print(
+            f"  xlsx extremo a extremo / parse calamine = {ratio:.2f} (≤ 2.5)   {'OK' if ratio <= 2.5 else 'NO CUMPLE'}"
+        )
+        csv_seconds = results["csv"]["seconds"]
+        print(f"  csv extremo a extremo = {csv_seconds:.2f} s (≤ 2 s)   {'OK' if csv_seconds <= 2 else 'NO CUMPLE'}")
+        print(f"  pico de memoria = {peak:.0f} MB (≤ 500 MB)   {'OK' if peak <= 500 else 'NO CUMPLE'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,699 @@
+"""Reading uploaded batch files (domain/batch_files.py, SPEC §5 and §5.4): formats, header
+detection, refusals at upload with their Spanish messages, hostile files."""
+
+import io
+import re
+import struct
+import zipfile
+from datetime import date, datetime
+
+import pytest
+from openpyxl import Workbook
+
+from domain import batch_files as bf
+from domain.batch_files import FileRejected, FixedControl, read_batch
+from domain.layouts import layout, rec_txt_lines
+from tests import batchfiles as b
+
+
+@pytest.fixture(autouse=True)
+def clean_db():
+    """Pure functions: replaces conftest's clean_db so these tests need no app or database."""
+    yield
+
+
+EMI = layout("EMI").column_names
+REC = layout("REC").column_names
+AFI = layout("AFI").column_names
+
+
+def rejected(filename, content, kind="EMI", **limits) -> str:
+    with pytest.raises(FileRejected) as info:
+        read_batch(filename, content, kind, **limits)
+    assert info.value.message == str(info.value)
+    return info.value.message
+
+
+def xlsx_of(rows_of_cells) -> bytes:
+    """An .xlsx with exactly these rows (lists of cell values), written cell by cell."""
+    wb = Workbook()
+    ws = wb.active
+    for r, cells in enumerate(rows_of_cells, start=1):
+        for c, value in enumerate(cells, start=1):
+            if value is not None:
+                ws.cell(r, c, value)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def header_msg(kind, suffix=""):
+    return (
+        "No se encontró la fila de encabezados del lote en las primeras 10 filas "
+        f"(columnas esperadas: {', '.join(layout(kind).column_names)}){suffix}"
+    )
+
+
+# ---------------------------------------------------------------- formats and rows
+
+
+@pytest.mark.parametrize("kind, builder", [("EMI", b.emi_rows), ("REC", b.rec_rows), ("AFI", b.afi_rows)])
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv"])
+def test_every_format_reads_every_layout(kind, builder, fmt):
+    rows = builder(4)
+    if fmt == "xlsx":
+        content, first = b.xlsx_bytes(kind, rows), 3  # title row 1, header row 2
+    elif fmt == "xls":
+        content, first = b.xls_bytes(kind, rows), 3
+    else:
+        content, first = b.csv_bytes(kind, rows), 2
+    sheet = read_batch(f"lote.{fmt}", content, kind)
+    names = layout(kind).column_names
+    assert (sheet.kind, sheet.source) == (kind, fmt)
+    assert sheet.header == names
+    assert sheet.columns == {name: i for i, name in enumerate(names)}
+    assert [line for line, _ in sheet.rows] == [first, first + 1, first + 2, first + 3]
+    assert sheet.rows[0][1] == tuple(rows[0][n] or None for n in names)
+    assert sheet.control is None and sheet.line_errors == []
+
+
+def test_extension_is_case_insensitive_and_paths_are_ignored():
+    content = b.xlsx_bytes("EMI", b.emi_rows(1))
+    assert read_batch("C:\\fakepath\\LOTE.XLSX", content, "EMI").source == "xlsx"
+    assert read_batch("carpeta/lote.final.xlsx", content, "EMI").source == "xlsx"
+
+
+def test_header_in_row_1_without_title():
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("EMI", b.emi_rows(2), title=False), "EMI")
+    assert [line for line, _ in sheet.rows] == [2, 3]
+
+
+def test_header_in_row_3_under_a_title_and_a_blank_row():
+    content = b.xlsx_bytes("EMI", b.emi_rows(2), title="EMPRESA XYZ - NÓMINA", leading_rows=1)
+    sheet = read_batch("l.xlsx", content, "EMI")
+    assert [line for line, _ in sheet.rows] == [4, 5]
+
+
+def test_header_in_row_10_is_found_but_not_in_row_11():
+    rows = b.emi_rows(1)
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("EMI", rows, title=False, leading_rows=9), "EMI")
+    assert sheet.rows[0][0] == 11
+    assert rejected("l.xlsx", b.xlsx_bytes("EMI", rows, title=False, leading_rows=10)) == header_msg("EMI")
+
+
+def test_header_names_ignore_case_accents_dots_and_spacing():
+    header = list(EMI)
+    header[1] = "Tipo Id"
+    header[6] = "SEGUNDO  NOMBRE "
+    header[7] = " Fecha de Nacimiento"
+    header[13] = "Teléfono Celular"
+    header[14] = "correo electrónico"
+    header[2] = "Nro. Id"
+    rows = [[r[n] for n in EMI] for r in b.emi_rows(2)]
+    for content, name in (
+        (b.xlsx_bytes("EMI", rows, header=header), "l.xlsx"),
+        (b.csv_bytes("EMI", rows, header=header), "l.csv"),
+    ):
+        sheet = read_batch(name, content, "EMI")
+        assert sheet.header == tuple(header)  # as written
+        assert sheet.columns == {n: i for i, n in enumerate(EMI)}
+
+
+@pytest.mark.parametrize("written", ["NO. TARJETA", "No. Tarjeta", "NO TARJETA", "no.tarjeta", "  No.  TARJETA"])
+def test_card_column_name_variants(written):
+    header = [written, *EMI]
+    rows = [[r[n] for n in AFI] for r in b.afi_rows(1)]
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("AFI", rows, header=header), "AFI")
+    assert sheet.columns["NO. TARJETA"] == 0 and sheet.rows[0][1][0] == b.masked_card(1)
+
+
+def test_columns_in_another_order_with_extra_columns_and_missing_optionals():
+    header = ["OBSERVACIÓN", "MONTO", "NRO ID", "ERRORES", "TIPO ID"]  # no DESCRIPCION (optional)
+    rows = [["nota", "1500.50", "1020304050", "algo que ya estaba", "CC"]]
+    sheet = read_batch("l.csv", b.csv_bytes("REC", rows, header=header), "REC")
+    assert sheet.columns == {"MONTO": 1, "NRO ID": 2, "TIPO ID": 4}
+    assert sheet.header == tuple(header)
+    assert sheet.rows == [(2, ("nota", "1500.50", "1020304050", "algo que ya estaba", "CC"))]
+
+
+def test_missing_required_column_says_which():
+    header = [n for n in EMI if n not in ("SEXO", "PRIMER NOMBRE")]
+    rows = [[r[n] for n in header] for r in b.emi_rows(1)]
+    message = rejected("l.xlsx", b.xlsx_bytes("EMI", rows, header=header))
+    assert message == header_msg("EMI", ". En la fila 2 faltan las columnas: PRIMER NOMBRE, SEXO")
+
+
+def test_a_file_of_another_batch_type_is_not_recognized():
+    message = rejected("l.xlsx", b.xlsx_bytes("REC", b.rec_rows(2)), "EMI")
+    assert message.startswith(header_msg("EMI"))
+    assert "faltan las columnas: SUCURSAL, PRIMER APELLIDO" in message
+    # An emission file is not an affiliation file: the card column is missing.
+    message = rejected("l.xlsx", b.xlsx_bytes("EMI", b.emi_rows(2)), "AFI")
+    assert message == header_msg("AFI", ". En la fila 2 faltan las columnas: NO. TARJETA")
+
+
+def test_no_header_at_all():
+    assert rejected("l.xlsx", xlsx_of([["hola", "mundo"], [1, 2]])) == header_msg("EMI")
+    assert rejected("l.csv", b"uno;dos\r\n1;2\r\n") == header_msg("EMI")
+    assert rejected("l.csv", b"solo texto sin separadores\r\n") == header_msg("EMI")
+
+
+def test_empty_rows_are_skipped_and_line_numbers_kept():
+    cells = [
+        ["ARCHIVO"],
+        list(REC),
+        ["CC", "111", "10", None],
+        [],
+        [None, None, None, None],
+        ["  ", None, " ", None],
+        ["CC", "222", "20", "x"],
+    ]
+    sheet = read_batch("l.xlsx", xlsx_of(cells), "REC")
+    assert sheet.rows == [(3, ("CC", "111", "10", None)), (7, ("CC", "222", "20", "x"))]
+    text = "TIPO ID;NRO ID;MONTO;DESCRIPCION\r\nCC;111;10;\r\n\r\n;;;\r\n  ; ;;\r\nCC;222;20;x\r\n"
+    sheet = read_batch("l.csv", text.encode(), "REC")
+    assert sheet.rows == [(2, ("CC", "111", "10", None)), (6, ("CC", "222", "20", "x"))]
+
+
+def test_rows_are_cut_or_padded_to_the_header_width():
+    cells = [list(REC) + [None, None], ["CC", "111", "10", "d", None, "fuera del encabezado"], ["CC", "222"]]
+    sheet = read_batch("l.xlsx", xlsx_of(cells), "REC")
+    assert sheet.header == REC
+    assert sheet.rows == [(2, ("CC", "111", "10", "d")), (3, ("CC", "222", None, None))]
+    sheet = read_batch("l.csv", b"TIPO ID;NRO ID;MONTO;DESCRIPCION\nCC;111;10;d;extra;mas\nCC;222\n", "REC")
+    assert sheet.rows == [(2, ("CC", "111", "10", "d")), (3, ("CC", "222", None, None))]
+
+
+def test_excel_cells_keep_their_types():
+    cells = [
+        list(EMI),
+        [
+            "1",
+            "CC",
+            1020304050,
+            "GÓMEZ",
+            None,
+            "ANA",
+            None,
+            date(1990, 3, 15),
+            None,
+            "F",
+            None,
+            None,
+            6013456789.0,
+            3001234567,
+            "A@B.CO",
+        ],
+        [
+            73.0,
+            "CC",
+            "1020304051",
+            "PÉREZ",
+            None,
+            "LUIS",
+            None,
+            datetime(1991, 4, 16, 10, 30),
+            None,
+            "M",
+            None,
+            None,
+            None,
+            "3001234568",
+            "b@b.co",
+        ],
+    ]
+    sheet = read_batch("l.xlsx", xlsx_of(cells), "EMI")
+    first, second = sheet.rows[0][1], sheet.rows[1][1]
+    assert first[2] == 1020304050 and isinstance(first[2], int | float)
+    assert first[7] == date(1990, 3, 15) and not isinstance(first[7], datetime)
+    assert second[0] == 73 and second[7] == datetime(1991, 4, 16, 10, 30)
+
+
+def test_xls_cells_keep_their_types():
+    rows = b.emi_rows(2)
+    rows[0]["FECHA DE NACIMIENTO"] = date(1990, 3, 15)
+    rows[0]["NRO ID"] = 1020304050
+    sheet = read_batch("l.xls", b.xls_bytes("EMI", rows), "EMI")
+    assert sheet.source == "xls"
+    values = sheet.rows[0][1]
+    assert values[7] == date(1990, 3, 15)
+    assert values[2] == 1020304050
+    assert values[3] == "PEÑA" and values[5] == "José"
+
+
+def test_only_the_first_sheet_is_read():
+    wb = Workbook()
+    wb.active.append(list(REC))
+    wb.active.append(["CC", "1", "2", None])
+    other = wb.create_sheet("Notas")
+    other.append(list(REC))
+    for _ in range(5):
+        other.append(["CC", "9", "9", None])
+    out = io.BytesIO()
+    wb.save(out)
+    assert len(read_batch("l.xlsx", out.getvalue(), "REC").rows) == 1
+
+
+# ---------------------------------------------------------------- delimited text
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1", "cp1252"])
+def test_csv_separators_and_encodings(sep, encoding):
+    rows = b.emi_rows(3)
+    rows[0]["PRIMER APELLIDO"] = "NÚÑEZ"
+    rows[0]["CIUDAD DE RESIDENCIA"] = "Bogotá, D.C."  # the separator inside a field gets quoted
+    sheet = read_batch("l.csv", b.csv_bytes("EMI", rows, sep=sep, encoding=encoding), "EMI")
+    values = sheet.rows[0][1]
+    assert values[3] == "NÚÑEZ" and values[5] == "José" and values[11] == "Bogotá, D.C."
+    assert sheet.header == EMI and len(sheet.rows) == 3
+
+
+def test_txt_extension_reads_delimited_files_too():
+    sheet = read_batch("lote.TXT", b.csv_bytes("REC", b.rec_rows(2)), "REC")
+    assert sheet.source == "csv" and len(sheet.rows) == 2
+
+
+def test_csv_title_line_above_the_header():
+    sheet = read_batch("l.csv", b.csv_bytes("REC", b.rec_rows(2), title=True), "REC")
+    assert [line for line, _ in sheet.rows] == [3, 4]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n", "\r"])
+def test_csv_line_endings(newline):
+    text = newline.join(["TIPO ID;NRO ID;MONTO", "CC;1;2", "CC;3;4"]) + newline
+    sheet = read_batch("l.csv", text.encode(), "REC")
+    assert sheet.rows == [(2, ("CC", "1", "2")), (3, ("CC", "3", "4"))]
+
+
+def test_csv_quoted_fields_with_separators_quotes_and_line_breaks():
+    text = (
+        "TIPO ID;NRO ID;MONTO;DESCRIPCION\r\n"
+        'CC;111;10;"uno; dos"\r\n'
+        'CC;222;20;"dice ""hola"""\r\n'
+        'CC;333;30;"dos\r\nlíneas"\r\n'
+        "CC;444;40;\r\n"
+    )
+    sheet = read_batch("l.csv", text.encode(), "REC")
+    assert sheet.rows == [
+        (2, ("CC", "111", "10", "uno; dos")),
+        (3, ("CC", "222", "20", 'dice "hola"')),
+        (4, ("CC", "333", "30", "dos\nlíneas")),
+        (6, ("CC", "444", "40", None)),
+    ]
+
+
+def test_latin1_and_utf8_give_the_same_text():
+    text = "TIPO ID;NRO ID;MONTO;DESCRIPCION\r\nCC;1;2;Año nuevo, señor Ñandú: áéíóú ü\r\n"
+    utf8 = read_batch("l.csv", text.encode("utf-8"), "REC").rows
+    latin = read_batch("l.csv", text.encode("latin-1"), "REC").rows
+    bom = read_batch("l.csv", b"\xef\xbb\xbf" + text.encode("utf-8"), "REC").rows
+    assert utf8 == latin == bom
+    assert utf8[0][1][3] == "Año nuevo, señor Ñandú: áéíóú ü"
+
+
+def test_utf16_text_is_refused_with_the_encodings_we_take():
+    text = "TIPO ID\tNRO ID\tMONTO\r\nCC\t1\t2\r\n"
+    message = rejected("l.txt", text.encode("utf-16"), "REC")
+    assert message == "El archivo de texto debe estar codificado en UTF-8 o Latin-1 (ISO-8859-1)"
+
+
+# ---------------------------------------------------------------- fixed-width recharges (§5.4)
+
+
+def fixed(details, **kwargs) -> bytes:
+    return b.fixed_txt_bytes(details, **kwargs)
+
+
+def test_fixed_width_file():
+    content = fixed([("1020304050", 15_000_000), ("52123456", 20_000_050)])
+    sheet = read_batch("recarga.txt", content, "REC")
+    assert sheet.source == "fixed"
+    assert sheet.control == FixedControl(
+        line=1, batch_number="24031501", nit="900291499", count=2, batch_type="2", day="20240315", total=35_000_050
+    )
+    lines = content.decode().split("\r\n")
+    assert sheet.header == ("TIPO ID", "NRO ID", "MONTO", "DESCRIPCION", "REGISTRO ORIGINAL")
+    assert sheet.columns == {"TIPO ID": 0, "NRO ID": 1, "MONTO": 2, "DESCRIPCION": 3}
+    assert sheet.rows == [
+        (2, ("CC", "1020304050", "150000.00", None, lines[1])),
+        (3, ("CC", "52123456", "200000.50", None, lines[2])),
+    ]
+    assert sheet.line_errors == []
+
+
+def test_fixed_width_example_of_the_downloads_reads():
+    from domain.layouts import REC_TXT_EXAMPLE
+
+    sheet = read_batch("x.txt", "\n".join(REC_TXT_EXAMPLE).encode(), "REC")
+    assert sheet.control.total == 35_000_000 and len(sheet.rows) == 2
+
+
+def test_fixed_width_lines_of_the_wrong_length():
+    lines = rec_txt_lines("24031501", "900291499", date(2024, 3, 15), [("1", 100), ("2", 200), ("3", 300)])
+    lines[1] = lines[1] + "9"  # 43 characters
+    lines[2] = lines[2][:30]
+    content = ("\n".join(lines) + "\n\n").encode()
+    sheet = read_batch("r.txt", content, "REC")
+    assert sheet.line_errors == [
+        (2, "La línea no tiene el tamaño correcto"),
+        (3, "La línea no tiene el tamaño correcto"),
+    ]
+    assert sheet.rows[0] == (2, (None, None, None, None, lines[1]))
+    assert sheet.rows[2] == (4, ("CC", "3", "3.00", None, lines[3]))
+
+
+def test_fixed_width_trailing_spaces_are_not_a_wrong_length():
+    lines = rec_txt_lines("24031501", "900291499", date(2024, 3, 15), [("1", 100)])
+    sheet = read_batch("r.txt", "\r\n".join(line + "   " for line in lines).encode(), "REC")
+    assert sheet.line_errors == [] and sheet.control.count == 1
+
+
+def test_fixed_width_control_of_the_wrong_length_is_a_file_error():
+    lines = rec_txt_lines("24031501", "900291499", date(2024, 3, 15), [("1", 100)])
+    sheet = read_batch("r.txt", "\n".join([lines[0][:-1], lines[1]]).encode(), "REC")
+    assert sheet.control is None
+    assert sheet.line_errors == [(1, "La línea no tiene el tamaño correcto")]
+    assert [line for line, _ in sheet.rows] == [2]
+
+
+def test_fixed_width_control_and_detail_record_codes():
+    lines = rec_txt_lines("24031501", "900291499", date(2024, 3, 15), [("1", 100), ("2", 200)])
+    control = "1" + lines[0][1:29] + "3" + "20241399" + lines[0][38:]
+    other_batch = lines[2][:1] + "99999999" + lines[2][9:]
+    wrong_type = "5" + lines[1][1:]
+    sheet = read_batch("r.txt", "\n".join([control, wrong_type, other_batch]).encode(), "REC")
+    assert sheet.line_errors == [
+        (1, "El registro de control debe empezar por 0"),
+        (1, "El tipo de lote del registro de control debe ser 2 (recarga)"),
+        (1, "La fecha del registro de control es inválida"),
+        (2, "El registro de detalle debe empezar por 2"),
+        (3, "El número de lote no corresponde con el del registro de control"),
+    ]
+    assert sheet.control.batch_type == "3" and sheet.control.day == "20241399"
+
+
+def test_fixed_width_non_numeric_fields():
+    lines = rec_txt_lines("24031501", "900291499", date(2024, 3, 15), [("1", 100)])
+    control = lines[0][:24] + "0000X" + lines[0][29:]
+    detail = lines[1][:9] + "      ABC123456" + "00000000000000100A"
+    sheet = read_batch("r.txt", "\n".join([control, detail]).encode(), "REC")
+    assert sheet.control is None and sheet.line_errors == [(1, "El registro de control es inválido")]
+    assert sheet.rows[0][1][:3] == ("CC", "ABC123456", "00000000000000100A")
+
+
+def test_fixed_width_only_for_recharges_in_txt():
+    content = fixed([("1", 100)])
+    assert rejected("r.txt", content, "EMI") == header_msg("EMI")
+    assert rejected("r.csv", content, "REC") == header_msg("REC")
+
+
+def test_fixed_width_without_details():
+    assert rejected("r.txt", fixed([]), "REC") == "El archivo no tiene registros"
+
+
+# ---------------------------------------------------------------- refusals
+
+
+@pytest.mark.parametrize("name", ["lote.pdf", "lote", "lote.xlsm", "lote.ods", "lote.exe", "lote.xlsx.exe", ".xlsx"])
+def test_wrong_extension(name):
+    assert rejected(name, b"whatever") == "El archivo debe tener extensión .xlsx, .xls, .csv o .txt"
+
+
+@pytest.mark.parametrize("name", ["l.xlsx", "l.xls", "l.csv", "l.txt"])
+def test_empty_file(name):
+    assert rejected(name, b"") == "El archivo está vacío"
+
+
+@pytest.mark.parametrize("content", [b"   \r\n\r\n", b"\xef\xbb\xbf", b"\n"])
+def test_blank_text_is_empty(content):
+    assert rejected("l.csv", content) == "El archivo está vacío"
+
+
+def test_a_workbook_without_values_is_empty():
+    assert rejected("l.xlsx", xlsx_of([])) == "El archivo está vacío"
+    assert rejected("l.xlsx", xlsx_of([[None, "  "], [None, None, ""]])) == "El archivo está vacío"
+    assert rejected("l.xls", b.xls_bytes("REC", [], title=False, header=[])) == "El archivo está vacío"
+
+
+@pytest.mark.parametrize("kind", ["INN", "XYZ"])
+def test_a_batch_type_without_layout_is_a_programming_error(kind):
+    with pytest.raises(ValueError):
+        read_batch("l.csv", b"a;b", kind)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(200)
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n"
+HTML = b"<html><body><table><tr><td>SUCURSAL</td></tr></table></body></html>"
+
+
+def docx_like() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<document/>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("l.xlsx", PNG),
+        ("l.xlsx", PDF),
+        ("l.xlsx", b"TIPO ID;NRO ID;MONTO\r\nCC;1;2\r\n"),
+        ("l.xlsx", "xls"),
+        ("l.xlsx", docx_like()),
+        ("l.xls", PNG),
+        ("l.xls", HTML),
+        ("l.xls", "xlsx"),
+        ("l.xls", b.cfb_bytes({"WordDocument": b"x"})),
+        ("l.csv", "xlsx"),
+        ("l.csv", "xls"),
+        ("l.csv", EXE),
+        ("l.csv", PNG),
+        ("l.txt", PDF),
+        ("l.txt", b"TIPO ID;NRO ID\x00;MONTO"),
+    ],
+)
+def test_renamed_binaries(name, content):
+    if content == "xlsx":
+        content = b.xlsx_bytes("REC", b.rec_rows(1))
+    elif content == "xls":
+        content = b.xls_bytes("REC", b.rec_rows(1))
+    assert rejected(name, content, "REC") == "El contenido del archivo no corresponde a su extensión"
+
+
+def test_broken_zips():
+    good = b.xlsx_bytes("EMI", b.emi_rows(50))
+    damaged = "El archivo está dañado o no es un archivo Excel válido"
+    assert rejected("l.xlsx", good[: len(good) // 2]) == damaged  # truncated: no central directory
+    assert rejected("l.xlsx", b"PK\x03\x04" + bytes(range(256)) * 4) == damaged
+    # Central directory intact, compressed sheet data scrambled.
+    sheet = zipfile.ZipFile(io.BytesIO(good)).getinfo("xl/worksheets/sheet1.xml")
+    start = sheet.header_offset + 30 + len(sheet.filename) + len(sheet.extra) + 10
+    scrambled = good[:start] + bytes(255 - x for x in good[start : start + 200]) + good[start + 200 :]
+    assert rejected("l.xlsx", scrambled) == damaged
+
+
+def test_a_zip_that_lies_about_its_sizes_is_damaged():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"<row/>" * 2_000_000)
+    data = bytearray(out.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
+    struct.pack_into("<I", data, info.header_offset + 22, 1000)  # local header: uncompressed size
+    central = bytes(data).rfind(b"PK\x01\x02" + bytes(data[info.header_offset + 4 : info.header_offset + 6]))
+    central = bytes(data).find(b"xl/worksheets/sheet1.xml", bytes(data).find(b"PK\x01\x02")) - 46
+    struct.pack_into("<I", data, central + 24, 1000)  # central directory: uncompressed size
+    assert zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml").file_size == 1000
+    assert rejected("l.xlsx", bytes(data)) == "El archivo está dañado o no es un archivo Excel válido"
+
+
+def test_encrypted_xlsx_is_password_protected():
+    message = "El archivo está protegido con contraseña"
+    assert rejected("l.xlsx", b.encrypted_xlsx_bytes()) == message
+    assert rejected("l.xls", b.encrypted_xlsx_bytes()) == message
+
+
+def test_password_protected_xls_is_refused():
+    content = b.xls_bytes("EMI", b.emi_rows(2))
+    bof = re.search(rb"\x09\x08\x10\x00", content)
+    after = bof.end() + 16  # the record after BOF becomes FILEPASS (0x002F), as Excel writes it
+    protected = content[:after] + b"\x2f\x00" + content[after + 2 :]
+    assert rejected("l.xls", protected) == "El archivo está protegido con contraseña"
+
+
+def test_zip_level_encryption_is_password_protected():
+    data = bytearray(b.xlsx_bytes("EMI", b.emi_rows(1)))
+    for signature, flag_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        position = data.find(signature)
+        while position != -1:
+            struct.pack_into("<H", data, position + flag_offset, 1)
+            position = data.find(signature, position + 4)
+    assert rejected("l.xlsx", bytes(data)) == "El archivo está protegido con contraseña"
+
+
+@pytest.fixture(scope="module")
+def bomb_300mb():
+    return b.zip_bomb_bytes(300 * 1024 * 1024)
+
+
+def test_zip_bomb_over_the_uncompressed_cap(bomb_300mb):
+    assert len(bomb_300mb) < 2 * 1024 * 1024
+    assert rejected("l.xlsx", bomb_300mb) == "El archivo supera el tamaño de descomprimido permitido"
+
+
+def test_zip_bomb_by_ratio():
+    bomb = b.zip_bomb_bytes(8 * 1024 * 1024)  # 8 MB of zeros in ~8 KB: far over 200:1
+    assert rejected("l.xlsx", bomb) == "El archivo supera el tamaño de descomprimido permitido"
+
+
+def test_uncompressed_cap_is_a_parameter():
+    content = b.xlsx_bytes("EMI", b.emi_rows(200))
+    assert read_batch("l.xlsx", content, "EMI", max_uncompressed=10 * 1024 * 1024).rows
+    assert (
+        rejected("l.xlsx", content, max_uncompressed=50_000) == "El archivo supera el tamaño de descomprimido permitido"
+    )
+
+
+def test_size_limit():
+    content = b.csv_bytes("EMI", b.emi_rows(20))
+    assert rejected("l.csv", content, max_bytes=len(content) - 1).startswith("El archivo supera el tamaño máximo de ")
+    assert read_batch("l.csv", content, "EMI", max_bytes=len(content)).rows
+    assert bf.msg_too_big(20 * 1024 * 1024) == "El archivo supera el tamaño máximo de 20 MB"
+    assert bf.msg_too_big(1536 * 1024) == "El archivo supera el tamaño máximo de 1,5 MB"
+    assert bf.msg_too_big(2048) == "El archivo supera el tamaño máximo de 2 KB"
+    assert bf.msg_too_big(1500) == "El archivo supera el tamaño máximo de 1.500 bytes"
+    assert (
+        rejected("l.xlsx", b"PK\x03\x04" + bytes(2000), max_bytes=2048) != "El archivo supera el tamaño máximo de 2 KB"
+    )
+    assert (
+        rejected("l.xlsx", b"PK\x03\x04" + bytes(3000), max_bytes=2048) == "El archivo supera el tamaño máximo de 2 KB"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "csv", "fixed"])
+def test_record_limit(fmt):
+    def build(n):
+        if fmt == "fixed":
+            return "r.txt", b.fixed_txt_bytes([(str(1000 + i), 100) for i in range(n)])
+        content = {"xlsx": b.xlsx_bytes, "xls": b.xls_bytes, "csv": b.csv_bytes}[fmt]("REC", b.rec_rows(n))
+        return f"r.{fmt}", content
+
+    assert len(read_batch(*build(5), "REC", max_records=5).rows) == 5
+    assert rejected(*build(6), "REC", max_records=5) == "El archivo supera el máximo de 5 registros"
+    assert bf.msg_too_many(100_000) == "El archivo supera el máximo de 100.000 registros"
+
+
+def test_empty_rows_do_not_count_towards_the_limit():
+    rows = b.rec_rows(3)
+    content = b.csv_bytes("REC", [rows[0], {}, {}, rows[1], {}, rows[2]])
+    assert len(read_batch("r.csv", content, "REC", max_records=3).rows) == 3
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_header_without_records(fmt):
+    content = b.xlsx_bytes("EMI", []) if fmt == "xlsx" else b.csv_bytes("EMI", [{}, {}])
+    assert rejected(f"l.{fmt}", content) == "El archivo no tiene registros"
+
+
+# ---------------------------------------------------------------- hostile content is kept as text
+
+
+HOSTILE = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1:A2)", '=HYPERLINK("http://x")']
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "xls"])
+def test_hostile_cells_are_read_as_text(fmt):
+    rows = b.emi_rows(len(HOSTILE))
+    for row, text in zip(rows, HOSTILE, strict=True):
+        row["PRIMER NOMBRE"] = text
+        row["DIRECCION DE RESIDENCIA"] = text
+    content = {"xlsx": b.xlsx_bytes, "csv": b.csv_bytes, "xls": b.xls_bytes}[fmt]("EMI", rows)
+    sheet = read_batch(f"l.{fmt}", content, "EMI")
+    assert [values[5] for _line, values in sheet.rows] == HOSTILE
+    assert [values[10] for _line, values in sheet.rows] == HOSTILE
+
+
+# ---------------------------------------------------------------- the OLE2 directory reader
+
+
+def test_cfb_directory_names():
+    names = bf._cfb_stream_names(b.cfb_bytes({"Workbook": b"x" * 10_000, "EncryptionInfo": b"y"}))
+    assert names == {"root entry", "workbook", "encryptioninfo"}
+    many = b.cfb_bytes({f"S{i}": b"z" for i in range(30)})  # a directory of several sectors
+    assert len(bf._cfb_stream_names(many)) == 31
+    assert bf._cfb_stream_names(b.xls_bytes("REC", b.rec_rows(1))) >= {"workbook"}
+
+
+@pytest.mark.parametrize("cut", [100, 511, 600, 1100])
+def test_cfb_reader_survives_truncation(cut):
+    content = b.cfb_bytes({"Workbook": b"x" * 10_000})
+    assert bf._cfb_stream_names(content[:cut]) in (None, {"root entry"}, {"root entry", "workbook"})
+
+
+def test_cfb_reader_survives_a_directory_loop():
+    content = bytearray(b.cfb_bytes({"Workbook": b"x"}))
+    first_dir = struct.unpack_from("<I", content, 48)[0]
+    struct.pack_into("<I", content, 512 + 4 * first_dir, first_dir)  # the directory chain points to itself
+    assert bf._cfb_stream_names(bytes(content)) is None
+    assert rejected("l.xls", bytes(content)) == "El archivo está dañado o no es un archivo Excel válido"
+
+
+def test_header_normalization():
+    assert bf.normalize_header("  Teléfono   CELULAR ") == "telefono celular"
+    assert bf.normalize_header("No. Tarjeta*") == "no tarjeta"
+    assert bf.normalize_header("NRO_ID") == "nro id"
+    assert bf.normalize_header(12) == ""
+
+
+# ---------------------------------------------------------------- far cells (calamine allocates A1 to the farthest cell)
+
+
+def sheet_with(ref, value="x", rows=2, selection=None):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(list(REC))
+    for i in range(rows):
+        ws.append(["CC", str(100 + i), "10", None])
+    if ref:
+        ws[ref] = value
+    if selection:
+        ws.sheet_view.selection[0].activeCell = selection
+        ws.sheet_view.selection[0].sqref = selection
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("ref", ["XFD1048576", "AY1", "ZZ3", "A101001", "B999999", "AAA1"])
+def test_a_cell_far_away_is_refused_before_reading(ref):
+    content = sheet_with(ref)
+    assert len(content) < 10_000
+    message = rejected("l.xlsx", content, "REC")
+    assert message == (
+        "La hoja tiene celdas con datos más allá de la fila 101.000 o de la columna AX; "
+        "borre las filas y columnas sobrantes"
+    )
+
+
+@pytest.mark.parametrize("ref", ["AX1", "E101000", "AX101000"])
+def test_cells_within_the_limits_are_read(ref):
+    sheet = read_batch("l.xlsx", sheet_with(ref), "REC")
+    assert len(sheet.rows) == 2  # beyond the header's columns: not part of any row
+
+
+def test_far_cell_limit_follows_the_record_limit():
+    content = sheet_with("A1006")
+    assert rejected("l.xlsx", content, "REC", max_records=5).startswith(
+        "La hoja tiene celdas con datos más allá de la fila 1.005"
+    )
+    assert len(read_batch("l.xlsx", sheet_with("A1005"), "REC", max_records=5).rows) == 3
+
+
+def test_a_selection_far_away_is_not_a_cell():
+    sheet = read_batch("l.xlsx", sheet_with(None, selection="AZ200000"), "REC")
+    assert len(sheet.rows) == 2

@@ -1,0 +1,202 @@
+"""The validation job: claiming, chunked storage, resume after a crash, lost claims."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+import models
+from models import Batch, BatchError, BatchRecord, utcnow
+from services import batches
+from tests import batchfiles
+from tests.factories import make_company, make_product, make_user
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def setup(app, db):
+    company = make_company("JAHC TEST", nit="900291499", branches=("1", "73"))
+    product = make_product(company)
+    user = make_user("jefe", perms={product: "all"})
+    return product, user
+
+
+def upload(app, product, user, rows, name="lote.xlsx"):
+    with app.test_request_context():
+        return batches.upload(user, product, "EMI", name, batchfiles.xlsx_bytes("EMI", rows))
+
+
+def bad_rows(n, every=4):
+    rows = batchfiles.emi_rows(n)
+    for index in range(0, n, every):
+        rows[index]["TIPO ID"] = "XX"
+    return rows
+
+
+def test_claim_is_exclusive(app, setup):
+    product, user = setup
+    upload(app, product, user, batchfiles.emi_rows(3))
+    first = batches.claim_next()
+    assert first is not None
+    assert batches.claim_next() is None  # claimed and fresh: nobody else takes it
+
+
+def test_concurrent_claims_take_a_batch_once(app, setup, database_url):
+    product, user = setup
+    upload(app, product, user, batchfiles.emi_rows(3))
+    results = []
+
+    def claim():
+        models.db.connect(reuse_if_open=True)
+        try:
+            results.append(batches.claim_next())
+        finally:
+            models.db.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sum(r is not None for r in results) == 1
+
+
+def test_a_stale_claim_is_taken_again(app, setup):
+    product, user = setup
+    batch = upload(app, product, user, batchfiles.emi_rows(3))
+    assert batches.claim_next() is not None
+    Batch.update(claimed_at=utcnow() - timedelta(minutes=5)).where(Batch.id == batch.id).execute()
+    again = batches.claim_next()
+    assert again is not None and again[0].id == batch.id
+
+
+def test_chunks_store_every_record_once(app, setup, monkeypatch):
+    product, user = setup
+    monkeypatch.setattr(batches, "CHUNK", 7)
+    batch = upload(app, product, user, bad_rows(50))
+    with app.app_context():
+        assert batches.validate_waiting() == 1
+    batch = Batch.get_by_id(batch.id)
+    assert (batch.status, batch.processed_records, batch.valid_records, batch.error_records) == (
+        "VALIDO_PARCIAL",
+        50,
+        37,
+        13,
+    )
+    assert BatchRecord.select().where(BatchRecord.batch == batch).count() == 37
+    assert BatchError.select().where(BatchError.batch == batch).count() == 13
+    lines = sorted([r.line for r in BatchRecord.select()] + [e.line for e in BatchError.select()])
+    assert lines == list(range(3, 53))  # title in row 1, header in row 2: data rows 3..52
+
+
+def test_a_crash_mid_batch_resumes_without_duplicates(app, setup, monkeypatch):
+    product, user = setup
+    monkeypatch.setattr(batches, "CHUNK", 10)
+    batch = upload(app, product, user, bad_rows(45))
+    real_store = batches._store_chunk
+    calls = {"n": 0}
+
+    def crash_after_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("process killed")
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "_store_chunk", crash_after_two)
+    with app.app_context(), pytest.raises(RuntimeError):
+        batches.validate_waiting()
+    half = Batch.get_by_id(batch.id)
+    assert half.status == "VALIDANDO" and half.processed_records == 20
+    monkeypatch.setattr(batches, "_store_chunk", real_store)
+    with app.app_context():
+        assert batches.validate_waiting() == 0  # the claim is still fresh: not taken yet
+    Batch.update(claimed_at=utcnow() - timedelta(minutes=5)).where(Batch.id == batch.id).execute()
+    with app.app_context():
+        assert batches.validate_waiting() == 1
+    done = Batch.get_by_id(batch.id)
+    assert (done.status, done.processed_records, done.valid_records, done.error_records) == (
+        "VALIDO_PARCIAL",
+        45,
+        33,
+        12,
+    )
+    assert BatchRecord.select().count() == 33 and BatchError.select().count() == 12
+
+
+def test_a_batch_deleted_while_validating_stops_the_job(app, setup, monkeypatch):
+    product, user = setup
+    monkeypatch.setattr(batches, "CHUNK", 5)
+    batch = upload(app, product, user, batchfiles.emi_rows(20))
+    real_store = batches._store_chunk
+
+    def delete_after_first(b, token, *args):
+        ok = real_store(b, token, *args)
+        Batch.update(status=Batch.DELETED).where(Batch.id == b.id).execute()
+        return ok
+
+    monkeypatch.setattr(batches, "_store_chunk", delete_after_first)
+    with app.app_context():
+        assert batches.validate_waiting() == 0
+    assert BatchRecord.select().count() == 5
+    assert Batch.get_by_id(batch.id).status == "ELIMINADO"
+
+
+KILL_SCRIPT = """
+import sys, time
+sys.path.insert(0, {root!r})
+from app import create_app
+import services.batches as batches
+batches.CHUNK = 20
+real = batches._store_chunk
+def slow(*args):
+    ok = real(*args)
+    time.sleep(0.3)
+    return ok
+batches._store_chunk = slow
+app = create_app({{"DATABASE_URL": {url!r}, "SECRET_KEY": "x"}})
+with app.app_context():
+    batches.validate_waiting()
+"""
+
+
+def test_a_killed_job_process_is_resumed_by_the_next_run(app, setup, database_url):
+    """A real process is killed (SIGKILL) mid-batch; the next run finishes it, nothing twice."""
+    product, user = setup
+    batch = upload(app, product, user, bad_rows(200, every=5))
+    models.db.close()
+    script = KILL_SCRIPT.format(root=ROOT, url=database_url)
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            models.db.connect(reuse_if_open=True)
+            progress = Batch.get_by_id(batch.id).processed_records
+            models.db.close()
+            if progress >= 40:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    models.db.connect(reuse_if_open=True)
+    killed = Batch.get_by_id(batch.id)
+    assert killed.status == "VALIDANDO" and 40 <= killed.processed_records < 200
+    Batch.update(claimed_at=utcnow() - timedelta(minutes=5)).where(Batch.id == batch.id).execute()
+    with app.app_context():
+        assert batches.validate_waiting() == 1
+    done = Batch.get_by_id(batch.id)
+    assert (done.status, done.processed_records, done.valid_records, done.error_records) == (
+        "VALIDO_PARCIAL",
+        200,
+        160,
+        40,
+    )
+    assert BatchRecord.select().count() == 160 and BatchError.select().count() == 40
