@@ -99,15 +99,23 @@ def measure_end_to_end(path: str, database_url: str) -> dict:
     }
 
 
-def _child(kind: str, path: str, database_url: str) -> dict:
+def _child(kind: str, path: str, database_url: str, runs: int = 3) -> dict:
+    """Run one measurement `runs` times, each in a fresh process; keep the median run."""
     args = [sys.executable, "-m", "bench", "--child", kind, path, "--database-url", database_url]
-    output = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    results = []
+    for _ in range(runs):
+        output = subprocess.run(args, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    results.sort(key=lambda r: r["seconds"])
+    median = results[len(results) // 2]
+    median["peak_mb"] = max(r["peak_mb"] for r in results)
+    return median
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (the median is shown)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -124,13 +132,13 @@ def main() -> None:
         print(f"Generando archivos EMI de {args.records:,} registros…".replace(",", "."))
         files = make_files(args.records, folder)
         engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-        parse = _child("parse", str(files["xlsx"]), database_url)
-        print(f"\nBase de datos: {engine}")
+        parse = _child("parse", str(files["xlsx"]), database_url, args.runs)
+        print(f"\nBase de datos: {engine}; mediana de {args.runs} ejecuciones, cada una en un proceso nuevo")
         print(f"xlsx: parse (calamine solo)   {parse['seconds']:6.2f} s")
         print(f"xlsx: read_batch (+ controles) {parse['read_batch']:5.2f} s   pico {parse['peak_mb']:5.0f} MB")
         results = {}
         for fmt in ("xlsx", "csv"):
-            r = _child("e2e", str(files[fmt]), database_url)
+            r = _child("e2e", str(files[fmt]), database_url, args.runs)
             results[fmt] = r
             rate = r["records"] / r["seconds"]
             print(

@@ -80,6 +80,26 @@ def serve(make_app):
         yield lambda **config: stack.enter_context(_serving(make_app(**config)))
 
 
+@pytest.fixture
+def background_jobs(app, live_server):
+    """start() runs the background jobs of `make run` (batch validation every second) for the
+    live server's app, as `jobs.start_background_scheduler` does; stopped after the test, before
+    the tables are emptied. A test calls it when it wants validation to happen, so it can first
+    look at a batch still in VALIDANDO."""
+    import jobs
+
+    schedulers = []
+
+    def start():
+        schedulers.append(jobs.start_background_scheduler(app))
+        return schedulers[-1]
+
+    yield start
+    for scheduler in schedulers:
+        # wait=True: a validation run still going must not race the clean_db truncation.
+        scheduler.shutdown(wait=True)
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
