@@ -30,7 +30,7 @@ db: $(VENV)/.runtime
 
 run: db
 	DEMO_MODE=1 $(BIN)/flask seed-demo --if-empty
-	DEMO_MODE=1 $(BIN)/python app.py
+	DEMO_MODE=1 SESSION_COOKIE_SECURE=0 $(BIN)/python app.py
 
 # Browser tests drive the system Chromium; install it where we can (root with apt).
 browser:

@@ -2,24 +2,21 @@
 
 import logging
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from flask import Flask, flash, g, redirect, render_template, request, session, url_for
-from flask_htmx import HTMX
+from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import models
-from config import load_config
+from config import finish_config, load_config
+from domain.clock import BOGOTA
 from domain.money import format_cop
 from services.audit import Event, record_event
 
-BOGOTA = ZoneInfo("America/Bogota")
 csrf = CSRFProtect()
-htmx = HTMX()
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Ingresa con tu usuario y contraseña para continuar."
@@ -36,11 +33,19 @@ def create_app(config=None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    finish_config(app.config)
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("peewee").setLevel(logging.INFO)  # SQL parameters hold hashes and personal data
 
+    if app.config["PROXY_FIX_X_FOR"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N trusted proxies the client's address is in X-Forwarded-For (never trusted otherwise).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
     models.open_database(app.config["DATABASE_URL"])
     csrf.init_app(app)
+    from web import htmx
+
     htmx.init_app(app)
     login_manager.init_app(app)
 
@@ -79,6 +84,9 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(help.bp)
     if app.config["DEMO_MODE"]:
+        if app.config["HOST"] not in ("127.0.0.1", "localhost", "::1"):
+            # The demo outbox shows temporary passwords to whoever can reach it.
+            raise RuntimeError("DEMO_MODE solo se permite con HOST=127.0.0.1 (localhost)")
         from blueprints import demo
 
         app.register_blueprint(demo.bp)
@@ -95,6 +103,14 @@ def _register_request_hooks(app: Flask) -> None:
             models.db.close()
 
     @app.before_request
+    def _refuse_nul():
+        # No legitimate input has NUL characters, and PostgreSQL refuses them in text.
+        values = list(request.args.values()) + list(request.form.values())
+        values += [f.filename or "" for f in request.files.values()]
+        if any("\x00" in v for v in values):
+            abort(400)
+
+    @app.before_request
     def _session_guard():
         if not current_user.is_authenticated:
             return None
@@ -102,7 +118,11 @@ def _register_request_hooks(app: Flask) -> None:
         idle_limit = app.config["SESSION_IDLE_MINUTES"] * 60
         last_seen = session.get("last_seen", now)
         if now - last_seen > idle_limit:
-            record_event(Event.SESSION_EXPIRED, current_user._get_current_object())
+            from services.accounts import end_sessions
+
+            user = current_user._get_current_object()
+            record_event(Event.SESSION_EXPIRED, user)
+            end_sessions(user)
             logout_user()
             session.clear()
             flash("Tu sesión expiró por inactividad. Ingresa de nuevo.", "info")
@@ -116,6 +136,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
+        response.vary.add("HX-Request")  # pages and their htmx fragments share URLs
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -127,6 +148,14 @@ def _register_request_hooks(app: Flask) -> None:
         if current_user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if request.headers.get("HX-Request") == "true":
+        return _redirect_to_login()
+    flash(login_manager.login_message, "info")
+    return redirect(url_for("auth.login"))
 
 
 def _redirect_to_login():
@@ -181,9 +210,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.template_global()
     def page_url(endpoint, number, params=None):
-        """URL of page `number` of a table, keeping the current search arguments."""
-        args = {k: v for k, v in request.args.items() if k != "pagina"}
-        return url_for(endpoint, **(params or {}), **args, pagina=number)
+        """URL of page `number` of a table, keeping the search text (and nothing else a user
+        could put in the query string)."""
+        search = {"q": request.args["q"][:60]} if request.args.get("q") else {}
+        return url_for(endpoint, **(params or {}), **search, pagina=number)
 
     @app.context_processor
     def _layout_context():
@@ -217,6 +247,8 @@ def _selection():
 
 
 def _local(value):
+    if not isinstance(value, datetime):
+        return value  # a plain date has no time zone
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(BOGOTA)
@@ -252,7 +284,7 @@ def _register_errors(app: Flask) -> None:
 
 def run_dev() -> None:
     """`make run`: one process serving the app and running the scheduler in-process."""
-    app = create_app({"SCHEDULER_ENABLED": True})
+    app = create_app()
     from jobs import start_background_scheduler
 
     start_background_scheduler(app)

@@ -11,7 +11,6 @@ from domain.money import format_cop, to_cents
 from domain.permissions import parse_permissions
 from models import Branch, Company, OutboxMessage, Product, User, UserCompany, UserPermission
 from services import accounts
-from services.audit import Event, record_event
 from services.bank import SimulatedBank
 
 db_cli = AppGroup("db", help="Esquema de la base de datos.")
@@ -38,10 +37,17 @@ class Money(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
+        text = str(value).strip().replace(",", ".")
         try:
-            cents = to_cents(str(value).replace(",", "."))
-        except ValueError:
+            exact = Decimal(text)
+            cents = to_cents(text)
+        except (ValueError, InvalidOperation):
             self.fail(f"monto inválido: {value}", param, ctx)
+        if exact.as_tuple().exponent < -2:
+            # "12.000" is twelve thousand for a Colombian, twelve for Python: refuse the doubt.
+            self.fail(
+                f"monto inválido: {value} (usa punto decimal y máximo 2 decimales, sin separador de miles)", param, ctx
+            )
         if cents < 0:
             self.fail("el monto no puede ser negativo", param, ctx)
         return cents
@@ -318,8 +324,7 @@ def user_unblock(username):
     user = User.get_or_none(User.username == username)
     if user is None:
         raise click.ClickException(f"No existe el usuario {username}")
-    temp = accounts.set_temporary_password(user, hours=24 * 7)
-    record_event(Event.USER_UNBLOCKED, user, detail="desde la línea de comandos")
+    temp = accounts.unblock(user)
     click.echo(f"Usuario {username} desbloqueado.")
     click.echo(f"Contraseña temporal (vence en 7 días, debe cambiarla al ingresar): {temp}")
 

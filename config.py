@@ -37,6 +37,12 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def finish_config(config: dict) -> None:
+    """Settings derived from others, computed after overrides."""
+    # The request limit follows the batch file limit, plus room for the form around it.
+    config["MAX_CONTENT_LENGTH"] = config["BATCH_MAX_BYTES"] + 1024 * 1024
+
+
 def load_config(instance_path: Path) -> dict:
     """Build the app configuration from the environment; tests pass overrides on top."""
     load_dotenv(ROOT / ".env", override=False)
@@ -57,12 +63,12 @@ def load_config(instance_path: Path) -> dict:
         "LOGIN_RATE_LIMIT": _int(env.get("LOGIN_RATE_LIMIT"), 20),
         "LOGIN_RATE_WINDOW_SECONDS": _int(env.get("LOGIN_RATE_WINDOW_SECONDS"), 300),
         "DEMO_MODE": _bool(env.get("DEMO_MODE")),
-        "SCHEDULER_ENABLED": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE")),
+        # Secure cookies unless told otherwise (make run sets it off: plain http on localhost).
+        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), default=True),
+        "PROXY_FIX_X_FOR": _int(env.get("PROXY_FIX_X_FOR"), 0),
         "WTF_CSRF_TIME_LIMIT": None,
         "BATCH_MAX_BYTES": _int(env.get("BATCH_MAX_BYTES"), 20 * 1024 * 1024),
         "BATCH_MAX_RECORDS": _int(env.get("BATCH_MAX_RECORDS"), 100_000),
-        "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
     }

@@ -154,6 +154,7 @@ class User(BaseModel):
     terms_accepted_at = DateTimeField(null=True)
     must_change_password = BooleanField(default=True)
     password_changed_at = DateTimeField(default=utcnow)
+    temp_password_hash = CharField(max_length=255, null=True)  # a pending recovery password
     temp_password_expires_at = DateTimeField(null=True)
     failed_attempts = IntegerField(default=0)
     last_login_at = DateTimeField(null=True)
@@ -227,6 +228,7 @@ class LoginAttempt(BaseModel):
     """One row per login or recovery attempt, for the per-IP rate limit shared by all app nodes."""
 
     ip = CharField(max_length=45, index=True)
+    username = CharField(max_length=40, default="", index=True)
     created_at = DateTimeField(default=utcnow, index=True)
 
 
@@ -335,6 +337,7 @@ class Batch(BaseModel):
     validated_at = DateTimeField(null=True)
     claim_token = CharField(max_length=36, null=True)
     claimed_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)  # validation runs started; a batch that keeps failing ends NO_VALIDO
     confirmed_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="confirmed_batches")
     confirmed_at = DateTimeField(null=True)
     deleted_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="deleted_batches")
@@ -392,6 +395,9 @@ class BatchError(BaseModel):
 
 
 class ServiceOrder(BaseModel):
+    PENDING_PAYMENT = "PENDIENTE_PAGO"
+    PAID = ("EN_PROCESO", "PROCESADO")
+
     product = ForeignKeyField(Product, backref="orders", on_delete="CASCADE")
     status = CharField(max_length=16, index=True)
     created_at = DateTimeField(default=utcnow)
@@ -428,6 +434,11 @@ ALL_MODELS = [
 
 def _migration_1(database):
     database.create_tables(ALL_MODELS)
+    # The same file content can't be alive twice for a product, even with two uploads at once.
+    database.execute_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS batch_alive_file ON batch (product_id, file_hash) "
+        "WHERE file_hash <> '' AND status NOT IN ('ELIMINADO', 'ANULADO')"
+    )
 
 
 # Ordered schema migrations; append new ones, never edit an applied one.

@@ -16,12 +16,12 @@ Usuarios de demostración (http://127.0.0.1:5000):
 Correos enviados (contraseñas temporales): http://127.0.0.1:5000/demo/correos
 """.rstrip()
 
-FEES = {
-    "card_price_named": 1_200_000,  # $ 12.000,00 per named card
-    "card_price_unnamed": 1_000_000,
-    "distribution_cost": 2_500_000,
-    "recharge_rate": Decimal("0.01"),
-    "recharge_min": 100_000,
+FEES = {  # centavos; the demo fee schedule of the service-order issue
+    "card_price_named": 1_000,  # $ 10,00 per named card
+    "card_price_unnamed": 1_000,
+    "distribution_cost": 500_000,  # $ 5.000,00 per batch of new cards
+    "recharge_rate": Decimal("0.01"),  # 1 % ...
+    "recharge_min": 10_000,  # ... at least $ 100,00 per record
     "iva_rate": Decimal("0.19"),
     "gmf_rate": Decimal("0.004"),
     "card_limit": 500_000_000,  # $ 5.000.000,00 per card and recharge

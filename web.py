@@ -3,21 +3,25 @@
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import abort, g, render_template, request, session
+from flask import abort, g, render_template, session
+from flask import request as flask_request
+from flask_htmx import HTMX
 from flask_login import current_user
 
 from models import Company, Product, UserCompany
 
+htmx = HTMX()  # reads the HX-* request headers (flask-htmx)
+
 
 def is_htmx_fragment() -> bool:
-    """True for an htmx request that wants a fragment (not a boosted navigation)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """True for an htmx request that wants a fragment (not a boosted navigation).
+    Every response varies on HX-Request (set in app.py), so caches keep both forms apart."""
+    return bool(htmx) and not htmx.boosted
 
 
 def render_page(template: str, fragment: str, **context):
-    """Render the whole page, or only its fragment for htmx; both vary on HX-Request."""
-    html = render_template(fragment if is_htmx_fragment() else template, **context)
-    return html, 200, {"Vary": "HX-Request"}
+    """Render the whole page, or only its fragment for htmx."""
+    return render_template(fragment if is_htmx_fragment() else template, **context)
 
 
 def company_for_user(company_id: int) -> Company:
@@ -80,6 +84,7 @@ class MenuSection:
     endpoint: str
     permissions: tuple[str, ...]
     items: tuple[MenuItem, ...]
+    blueprints: tuple[str, ...] = ()  # whose pages belong to this section (menu highlight)
 
 
 BATCH_PERMS = ("batch.upload", "batch.confirm", "batch.delete", "batch.sign", "batch.authorize")
@@ -100,6 +105,7 @@ MENU = (
             MenuItem("Tarjetas innominadas - Solicitud", None, ("innominate.request",)),
             MenuItem("Tarjetas innominadas - Afiliación", None, ("innominate.affiliate",)),
         ),
+        ("batches",),
     ),
     MenuSection(
         "Consultas",
@@ -172,5 +178,5 @@ def paginate(query, per_page: int = 10) -> Page:
     """Paginate a peewee query by the `pagina` argument (out-of-range pages clamp)."""
     total = query.count()
     pages = max(1, -(-total // per_page))
-    number = min(max(request.args.get("pagina", 1, type=int) or 1, 1), pages)
+    number = min(max(flask_request.args.get("pagina", 1, type=int) or 1, 1), pages)
     return Page(list(query.paginate(number, per_page)), number, per_page, total)

@@ -64,7 +64,7 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        if accounts.rate_limited():
+        if accounts.rate_limited(form.username.data):
             abort(429)
         result = accounts.authenticate(form.username.data, form.password.data)
         if result.user:
@@ -125,7 +125,9 @@ def recover():
 def logout():
     """Cerrar sesión."""
     if current_user.is_authenticated:
-        record_event(Event.LOGOUT, current_user._get_current_object())
+        user = current_user._get_current_object()
+        record_event(Event.LOGOUT, user)
+        accounts.end_sessions(user)  # a copied session cookie dies with the logout too
         logout_user()
     session.clear()
     flash("Cerraste tu sesión.", "info")

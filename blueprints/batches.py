@@ -7,12 +7,12 @@ from domain.error_report import error_workbook
 from domain.layouts import batch_type_name
 from models import Batch
 from services import batches
-from services.audit import Event, record_event
 from web import is_htmx_fragment, paginate, product_view
 
 bp = Blueprint("batches", __name__, url_prefix="/productos/<int:product_id>/lotes")
 
-VIEW = ("batch.upload", "batch.confirm", "batch.delete")
+LIST = ("batch.upload", "batch.confirm", "batch.delete")  # the pending list and its progress
+VIEW = ("batch.upload", "batch.confirm")  # the records themselves: cardholders' personal data
 
 
 @bp.before_request
@@ -42,7 +42,7 @@ def _context(product, **extra):
 
 
 @bp.route("/carga", methods=["GET"])
-@product_view(*VIEW)
+@product_view(*LIST)
 def upload(product):
     """Carga de lotes: the upload form and the Lotes pendientes table."""
     return render_template("batches/upload.html", **_context(product))
@@ -71,14 +71,14 @@ def upload_post(product):
 
 
 @bp.route("/pendientes")
-@product_view(*VIEW)
+@product_view(*LIST)
 def pending(product):
     """The Lotes pendientes table alone (search, pagination)."""
     return render_template("batches/_pending.html", **_context(product))
 
 
 @bp.route("/<int:batch_id>/estado")
-@product_view(*VIEW)
+@product_view(*LIST)
 def status(product, batch_id):
     """One row of the pending table; polls itself every 2 s while the batch validates."""
     batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
@@ -125,13 +125,6 @@ def confirm(product, batch_id):
             return _done(product, "Confirmación de lote", f"El lote Nro: {batch.number} fue confirmado exitosamente.")
         except batches.BatchRefused as exc:
             error = exc.message
-            record_event(
-                Event.BATCH_PASSWORD_FAILED,
-                current_user._get_current_object(),
-                product.company,
-                obj=f"lote:{batch.number}",
-                detail=error,
-            )
     template = "batches/_confirm.html" if is_htmx_fragment() else "batches/confirm.html"
     return render_template(template, product=product, batch=batch, error=error, type_name=batch_type_name(batch.kind))
 

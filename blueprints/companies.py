@@ -89,18 +89,18 @@ def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
     shown = []
     if perms.intersection(BATCH_PERMS):
         shown += [
-            ("Lotes por firmar", batches.where(Batch.status == "POR_FIRMAR").count()),
-            ("Lotes por autorizar", batches.where(Batch.status == "POR_AUTORIZAR").count()),
+            ("Lotes por firmar", batches.where(Batch.status == Batch.TO_SIGN).count()),
+            ("Lotes por autorizar", batches.where(Batch.status == Batch.TO_AUTHORIZE).count()),
         ]
     if perms.intersection(ORDER_PERMS):
         shown += [
-            ("Órdenes por pagar", orders.where(ServiceOrder.status == "PENDIENTE_PAGO").count()),
-            ("Órdenes pagadas", orders.where(ServiceOrder.status.in_(["EN_PROCESO", "PROCESADO"])).count()),
+            ("Órdenes por pagar", orders.where(ServiceOrder.status == ServiceOrder.PENDING_PAYMENT).count()),
+            ("Órdenes pagadas", orders.where(ServiceOrder.status.in_(ServiceOrder.PAID)).count()),
         ]
     if perms.intersection(CARD_PERMS + MASTER_PERMS):
         shown += [
-            ("Tarjetas activas", cards.where(Card.status == "ACTIVA").count()),
-            ("Tarjetas inactivas", cards.where(Card.status != "ACTIVA").count()),
+            ("Tarjetas activas", cards.where(Card.status == Card.ACTIVE).count()),
+            ("Tarjetas inactivas", cards.where(Card.status != Card.ACTIVE).count()),
         ]
     return shown
 

@@ -4,4 +4,4 @@ from app import create_app
 from jobs import run_forever
 
 if __name__ == "__main__":
-    run_forever(create_app({"SCHEDULER_ENABLED": True}))
+    run_forever(create_app())

@@ -25,13 +25,12 @@ class LoginResult:
     expired: bool = False
 
 
-def rate_limited() -> bool:
+def rate_limited(username: str = "") -> bool:
     """Count this attempt for the client IP; True when the IP went over the limit."""
     config = current_app.config
     window_start = utcnow() - timedelta(seconds=config["LOGIN_RATE_WINDOW_SECONDS"])
     ip = client_ip()
-    LoginAttempt.delete().where(LoginAttempt.created_at < window_start).execute()
-    LoginAttempt.create(ip=ip)
+    LoginAttempt.create(ip=ip, username=(username or "").strip()[:40])
     recent = LoginAttempt.select().where((LoginAttempt.ip == ip) & (LoginAttempt.created_at >= window_start)).count()
     if recent > config["LOGIN_RATE_LIMIT"]:
         record_event(Event.LOGIN_RATE_LIMITED, detail=f"{recent} intentos")
@@ -39,48 +38,98 @@ def rate_limited() -> bool:
     return False
 
 
+TEMP_EXPIRED = "La contraseña temporal venció. Solicita una nueva en «¿Olvidaste tu contraseña?»"
+
+
 def authenticate(username: str, password: str) -> LoginResult:
-    """Check the credentials, applying the 3-strike lockout and the temporary-password expiry."""
-    user = User.get_or_none(User.username == (username or "").strip())
+    """Check the credentials, applying the 3-strike lockout and the temporary-password expiry.
+
+    A recovery's temporary password is kept apart from the current one: the current password
+    keeps working until the temporary one is used, so nobody can lock a user out by
+    requesting recoveries, and only the temporary password unblocks a blocked user."""
+    username = (username or "").strip()
+    password = password or ""
+    user = User.get_or_none(User.username == username)
     if user is None:
-        # Same work and answer as a wrong password: no hint that the user doesn't exist.
-        check_password_hash(_DUMMY_HASH, password or "")
-        record_event(Event.LOGIN_FAILED, username=(username or "")[:40], detail="usuario desconocido")
-        return LoginResult(None, passwords.INVALID)
-    if user.status == User.BLOCKED:
-        record_event(Event.LOGIN_FAILED, user, detail="usuario bloqueado")
-        return LoginResult(None, passwords.BLOCKED)
+        return _unknown_user(username, password)
+    matches_current = check_password_hash(user.password_hash, password)
+    matches_temp = bool(user.temp_password_hash) and check_password_hash(user.temp_password_hash, password)
+    now = utcnow()
+    temp_expired = bool(user.temp_password_expires_at) and user.temp_password_expires_at < now
+    # An operator's temporary password is the current one until changed (no separate hash).
+    operator_temp = matches_current and user.must_change_password and not user.temp_password_hash
+    if (matches_temp or operator_temp) and temp_expired:
+        record_event(Event.LOGIN_FAILED, user, detail="contraseña temporal vencida")
+        return LoginResult(None, TEMP_EXPIRED)
     if user.status == User.INACTIVE:
         record_event(Event.LOGIN_FAILED, user, detail="usuario inactivo")
         return LoginResult(None, passwords.INVALID)
-    if not check_password_hash(user.password_hash, password or ""):
-        return _failed(user)
-    now = utcnow()
-    if user.temp_password_expires_at and user.temp_password_expires_at < now:
-        record_event(Event.LOGIN_FAILED, user, detail="contraseña temporal vencida")
-        return LoginResult(None, "La contraseña temporal venció. Solicita una nueva en «¿Olvidaste tu contraseña?»")
-    expired = not user.must_change_password and passwords.is_expired(
-        user.password_changed_at, now, current_app.config["PASSWORD_MAX_AGE_DAYS"]
-    )
-    User.update(
-        failed_attempts=0,
-        last_login_at=now,
-        must_change_password=user.must_change_password or expired,
-    ).where(User.id == user.id).execute()
+    if user.status == User.BLOCKED and not matches_temp:
+        record_event(Event.LOGIN_FAILED, user, detail="usuario bloqueado")
+        return LoginResult(None, passwords.BLOCKED)
+    if not (matches_current or matches_temp):
+        return LoginResult(None, register_failure(user, Event.LOGIN_FAILED).message)
+    changes = {"failed_attempts": 0, "last_login_at": now, "temp_password_hash": None, "temp_password_expires_at": None}
+    expired = False
+    if matches_temp and not matches_current:
+        # The recovery password becomes the current one, to be changed right away.
+        changes.update(password_hash=user.temp_password_hash, must_change_password=True, status=User.ACTIVE)
+    else:
+        expired = not user.must_change_password and passwords.is_expired(
+            user.password_changed_at, now, current_app.config["PASSWORD_MAX_AGE_DAYS"]
+        )
+        changes["must_change_password"] = user.must_change_password or expired
+    User.update(**changes).where(User.id == user.id).execute()
     record_event(Event.LOGIN, user)
     return LoginResult(User.get_by_id(user.id), expired=expired)
 
 
-def _failed(user: User) -> LoginResult:
-    outcome = passwords.register_failure(user.failed_attempts)
-    changes = {"failed_attempts": outcome.attempts}
-    if outcome.blocked:
-        changes.update(status=User.BLOCKED, session_version=User.session_version + 1)
-    User.update(**changes).where(User.id == user.id).execute()
-    record_event(
-        Event.LOGIN_BLOCKED if outcome.blocked else Event.LOGIN_FAILED, user, detail=f"intento {outcome.attempts}"
+def _unknown_user(username: str, password: str) -> LoginResult:
+    """Same work and the same sequence of answers as a known user with a wrong password:
+    no hint that the user doesn't exist (failures counted per name in the rate-limit window)."""
+    check_password_hash(_DUMMY_HASH, password)
+    window_start = utcnow() - timedelta(seconds=current_app.config["LOGIN_RATE_WINDOW_SECONDS"])
+    tries = (
+        LoginAttempt.select()
+        .where((LoginAttempt.username == username[:40]) & (LoginAttempt.created_at >= window_start))
+        .count()
     )
-    return LoginResult(None, outcome.message)
+    record_event(Event.LOGIN_FAILED, username=username[:40], detail="usuario desconocido")
+    return LoginResult(None, passwords.register_failure(max(tries, 1) - 1).message)
+
+
+def register_failure(user: User, tag: Event) -> passwords.FailureOutcome:
+    """One more wrong password for `user`, counted atomically in the database (parallel guesses
+    can't slip past the lockout); the third in a row blocks the user and ends its sessions."""
+    with db.atomic():
+        User.update(failed_attempts=User.failed_attempts + 1).where(User.id == user.id).execute()
+        attempts = User.select(User.failed_attempts).where(User.id == user.id).scalar()
+        outcome = passwords.register_failure(attempts - 1)
+        if outcome.blocked:
+            User.update(status=User.BLOCKED, session_version=User.session_version + 1).where(
+                (User.id == user.id) & (User.status == User.ACTIVE)
+            ).execute()
+    record_event(Event.LOGIN_BLOCKED if outcome.blocked else tag, user, detail=f"intento {attempts}")
+    return outcome
+
+
+def verify_password(user: User, password: str) -> str | None:
+    """Re-check the password before a sensitive action. None if right; else the message, and
+    the failure counts toward the same 3-strike lockout as the login."""
+    if password and check_password_hash(user.password_hash, password):
+        if user.failed_attempts:
+            User.update(failed_attempts=0).where(User.id == user.id).execute()
+        return None
+    outcome = register_failure(user, Event.PASSWORD_RECHECK_FAILED)
+    if outcome.blocked:
+        return passwords.BLOCKED
+    message = "La contraseña es incorrecta"
+    return f"{message}. {passwords.LAST_WARNING}" if outcome.attempts == passwords.MAX_FAILED_ATTEMPTS - 1 else message
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session of `user` (logout, idle expiry): the cookie's version no longer matches."""
+    User.update(session_version=User.session_version + 1).where(User.id == user.id).execute()
 
 
 def accept_terms(user: User) -> None:
@@ -90,8 +139,10 @@ def accept_terms(user: User) -> None:
 
 def change_password(user: User, current: str, new: str, confirm: str) -> list[str]:
     """Change the password after checking the current one and every rule; [] on success."""
-    if not check_password_hash(user.password_hash, current or ""):
-        record_event(Event.PASSWORD_CHANGE_FAILED, user, detail="contraseña actual incorrecta")
+    if verify_password(user, current or "") is not None:
+        user = User.get_by_id(user.id)
+        if user.status == User.BLOCKED:
+            return [passwords.BLOCKED]
         return ["La contraseña actual no es correcta"]
     history = [
         h.password_hash
@@ -110,6 +161,7 @@ def change_password(user: User, current: str, new: str, confirm: str) -> list[st
             password_hash=new_hash,
             password_changed_at=utcnow(),
             must_change_password=False,
+            temp_password_hash=None,
             temp_password_expires_at=None,
             session_version=User.session_version + 1,
         ).where(User.id == user.id).execute()
@@ -119,17 +171,30 @@ def change_password(user: User, current: str, new: str, confirm: str) -> list[st
 
 
 def set_temporary_password(user: User, hours: int | None = None) -> str:
-    """Give `user` a fresh temporary password that forces a change; returns it (never logged)."""
+    """Give `user` a temporary password (24 h unless `hours`), usable beside the current one
+    until it is used; returns it (never logged)."""
     temp = passwords.temporary_password()
     expires = passwords.temporary_expiry(utcnow()) if hours is None else utcnow() + timedelta(hours=hours)
+    User.update(temp_password_hash=hash_password(temp), temp_password_expires_at=expires).where(
+        User.id == user.id
+    ).execute()
+    return temp
+
+
+def unblock(user: User) -> str:
+    """Operator: unblock now with a temporary password (valid 7 days, to be changed at the next
+    login) that replaces the forgotten one and ends every session; returns it."""
+    temp = passwords.temporary_password()
     User.update(
         password_hash=hash_password(temp),
+        temp_password_hash=None,
+        temp_password_expires_at=utcnow() + timedelta(days=7),
         must_change_password=True,
-        temp_password_expires_at=expires,
-        failed_attempts=0,
         status=User.ACTIVE,
+        failed_attempts=0,
         session_version=User.session_version + 1,
     ).where(User.id == user.id).execute()
+    record_event(Event.USER_UNBLOCKED, user, detail="desde la línea de comandos")
     return temp
 
 
@@ -145,6 +210,7 @@ def request_recovery(username: str, nit: str, email: str) -> None:
     )
     record_event(Event.RECOVERY_REQUESTED, user, username=username[:40], detail=f"NIT {nit[:12]}")
     if user is None or user.email.lower() != email or user.status == User.INACTIVE:
+        hash_password(passwords.temporary_password())  # the same work either way: no timing hint
         return
     temp = set_temporary_password(user)
     body = render_template("auth/email_recovery.txt", user=user, password=temp, hours=passwords.TEMPORARY_VALID_HOURS)

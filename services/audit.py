@@ -17,6 +17,7 @@ class Event(StrEnum):
     TERMS_ACCEPTED = "terms:accept"
     PASSWORD_CHANGE = "password:change"
     PASSWORD_CHANGE_FAILED = "password:change-failure"
+    PASSWORD_RECHECK_FAILED = "password:recheck-failure"
     RECOVERY_REQUESTED = "password:recovery-request"
     RECOVERY_SENT = "password:recovery-sent"
     USER_UNBLOCKED = "user:unblock"
@@ -24,7 +25,6 @@ class Event(StrEnum):
     BATCH_UPLOAD = "batch:upload"
     BATCH_CONFIRM = "batch:confirm"
     BATCH_DELETE = "batch:delete"
-    BATCH_PASSWORD_FAILED = "batch:password-failure"
 
 
 def client_ip() -> str:

@@ -69,7 +69,7 @@ class SimulatedBank:
             with db.atomic():
                 previous = BankMovement.get_or_none(BankMovement.key == key)
                 if previous:
-                    return DebitResult(True, "Débito ya aplicado", previous.balance_after)
+                    return _retry_result(previous, amount)
                 # Conditional update: never below zero, even with two debits at once.
                 changed = (
                     BankAccount.update(balance=BankAccount.balance - amount)
@@ -83,6 +83,12 @@ class SimulatedBank:
                     account=account, key=key, amount=-amount, balance_after=after, description=description
                 )
         except IntegrityError:
-            previous = BankMovement.get(BankMovement.key == key)
-            return DebitResult(True, "Débito ya aplicado", previous.balance_after)
+            return _retry_result(BankMovement.get(BankMovement.key == key), amount)
         return DebitResult(True, "Débito aplicado", after)
+
+
+def _retry_result(previous: BankMovement, amount: int) -> DebitResult:
+    """A debit retried with a key already used: the same debit again, or a different one."""
+    if previous.amount != -amount:
+        return DebitResult(False, "La operación ya fue registrada con otro monto")
+    return DebitResult(True, "Débito ya aplicado", previous.balance_after)

@@ -11,22 +11,20 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import astuple
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import orjson
 from flask import current_app
 from peewee import JOIN, IntegrityError
-from werkzeug.security import check_password_hash
 
 from domain.batch_files import FileRejected, FixedControl, Sheet, read_batch
 from domain.batch_validation import Facts, validate
+from domain.clock import local_today
 from domain.layouts import BATCH_TYPE_NAMES, ColumnKind, layout
 from models import (
     Batch,
     BatchError,
     BatchFile,
     BatchParsed,
-    BatchRecord,
     Branch,
     Card,
     Person,
@@ -34,11 +32,13 @@ from models import (
     db,
     utcnow,
 )
+from services.accounts import verify_password
 from services.audit import Event, record_event
 
-BOGOTA = ZoneInfo("America/Bogota")
 CHUNK = 10_000
 STALE_CLAIM = timedelta(minutes=2)
+MAX_ATTEMPTS = 3
+GAVE_UP = "No fue posible validar el archivo. Elimina el lote y cárgalo de nuevo; si se repite, comunícate con soporte."
 
 PENDING_STATUSES = (Batch.VALIDATING, Batch.VALID, Batch.PARTIAL, Batch.INVALID)
 CONFIRMABLE = (Batch.VALID, Batch.PARTIAL)
@@ -74,10 +74,6 @@ def kinds_for(product: Product) -> list[tuple[str, str]]:
     return [(code, BATCH_TYPE_NAMES[code]) for code in codes]
 
 
-def local_today() -> date:
-    return datetime.now(BOGOTA).date()
-
-
 # ---------------------------------------------------------------- upload
 
 
@@ -98,30 +94,44 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
     except FileRejected as exc:
         raise BatchRefused(str(exc)) from exc
     digest = hashlib.sha256(content).hexdigest()
-    duplicate = Batch.select().where(
-        (Batch.product == product) & (Batch.file_hash == digest) & (Batch.status.not_in(NOT_ALIVE))
-    )
-    if duplicate.exists():
-        raise BatchRefused("El lote ya está registrado")
-    # Spreadsheets are slow to parse (calamine: ~1.3 s per 100k rows), so their parsed rows are
+    if _alive_with_hash(product, digest):
+        raise BatchRefused(ALREADY_REGISTERED)
+    # Spreadsheets are slow to parse (calamine: ~1.2 s per 100k rows), so their parsed rows are
     # kept for the job; text files parse faster than their rows would load, so the job re-reads them.
     parsed = _encode_sheet(sheet) if sheet.source in SPREADSHEETS else b""
-    batch = _create_numbered(
-        company=product.company_id,
-        product=product,
-        kind=kind,
-        status=Batch.VALIDATING,
-        filename=filename[:255],
-        file_format=sheet.source,
-        file_hash=digest,
-        total_records=len(sheet.rows),
-        uploaded_by=user.id,
-    )
-    BatchFile.create(batch=batch, content=content, header=orjson.dumps(list(sheet.header)).decode())
-    if parsed:
-        BatchParsed.create(batch=batch, data=parsed)
-    record_event(Event.BATCH_UPLOAD, user, product.company, obj=f"lote:{batch.number}", detail=filename[:200])
+    try:
+        with db.atomic():  # all or nothing: the job never sees a batch without its file
+            batch = _create_numbered(
+                company=product.company_id,
+                product=product,
+                kind=kind,
+                status=Batch.VALIDATING,
+                filename=filename[:255],
+                file_format=sheet.source,
+                file_hash=digest,
+                total_records=len(sheet.rows),
+                uploaded_by=user.id,
+            )
+            BatchFile.create(batch=batch, content=content, header=orjson.dumps(list(sheet.header)).decode())
+            if parsed:
+                BatchParsed.create(batch=batch, data=parsed)
+            record_event(Event.BATCH_UPLOAD, user, product.company, obj=f"lote:{batch.number}", detail=filename[:200])
+    except IntegrityError:
+        if _alive_with_hash(product, digest):  # the same file uploaded twice at once
+            raise BatchRefused(ALREADY_REGISTERED) from None
+        raise
     return batch
+
+
+ALREADY_REGISTERED = "El lote ya está registrado"
+
+
+def _alive_with_hash(product, digest) -> bool:
+    return (
+        Batch.select()
+        .where((Batch.product == product) & (Batch.file_hash == digest) & (Batch.status.not_in(NOT_ALIVE)))
+        .exists()
+    )
 
 
 def _create_numbered(**fields) -> Batch:
@@ -132,11 +142,16 @@ def _create_numbered(**fields) -> Batch:
             (Batch.company == fields["company"]) & (Batch.number.startswith(prefix))
         )
         sequence = max((int(b.number[6:]) for b in numbers), default=-1) + 1
+        number = f"{prefix}{sequence:02d}"
+        if Batch.select().where((Batch.company == fields["company"]) & (Batch.number == number)).exists():
+            continue
         try:
             with db.atomic():
-                return Batch.create(number=f"{prefix}{sequence:02d}", **fields)
+                return Batch.create(number=number, **fields)
         except IntegrityError:
-            continue
+            if Batch.select().where((Batch.company == fields["company"]) & (Batch.number == number)).exists():
+                continue  # another upload took this number: try the next one
+            raise
     raise BatchRefused("No fue posible asignar el número de lote; inténtalo de nuevo")
 
 
@@ -230,7 +245,7 @@ def claim_next() -> tuple[Batch, str] | None:
     for candidate in list(waiting):
         token = str(uuid.uuid4())
         claimed = (
-            Batch.update(claim_token=token, claimed_at=utcnow())
+            Batch.update(claim_token=token, claimed_at=utcnow(), attempts=Batch.attempts + 1)
             .where(
                 (Batch.id == candidate.id)
                 & (Batch.status == Batch.VALIDATING)
@@ -410,6 +425,11 @@ def validate_waiting(limit: int = 10) -> int:
         if claim is None:
             break
         batch, token = claim
+        if batch.attempts > MAX_ATTEMPTS:
+            # It failed every time (a bug, or a file that breaks the reader): tell the user.
+            _finish(batch, token, Batch.INVALID, file_errors=GAVE_UP)
+            finished += 1
+            continue
         try:
             if run_validation(batch, token):
                 finished += 1
@@ -426,8 +446,9 @@ def validate_waiting(limit: int = 10) -> int:
 def _check_password(user, password: str) -> None:
     if not password:
         raise BatchRefused("Ingresa tu contraseña")
-    if not check_password_hash(user.password_hash, password):
-        raise BatchRefused("La contraseña es incorrecta")
+    problem = verify_password(user, password)
+    if problem:
+        raise BatchRefused(problem)
 
 
 def confirm(batch: Batch, user, password: str) -> Batch:
@@ -455,6 +476,7 @@ def delete(batch: Batch, user, password: str) -> Batch:
     )
     if not moved:
         raise BatchRefused("El lote no se puede eliminar en su estado actual")
+    BatchParsed.delete().where(BatchParsed.batch == batch.id).execute()
     record_event(Event.BATCH_DELETE, user, batch.company, obj=f"lote:{batch.number}")
     return Batch.get_by_id(batch.id)
 
@@ -500,7 +522,3 @@ def error_rows(batch: Batch):
     """(values, messages) of every rejected line, for the error report."""
     for error in errors_of(batch).iterator():
         yield tuple(_untag(v) for v in orjson.loads(error.raw)), error.messages
-
-
-def records_count(batch: Batch) -> int:
-    return BatchRecord.select().where(BatchRecord.batch == batch).count()

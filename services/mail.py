@@ -9,6 +9,7 @@ from flask import current_app
 from models import OutboxMessage, utcnow
 
 MAX_ATTEMPTS = 5
+SENT_BODY = "(enviado por SMTP; el contenido no se conserva)"
 
 
 def send_mail(recipient: str, subject: str, body: str) -> OutboxMessage:
@@ -19,6 +20,7 @@ def send_mail(recipient: str, subject: str, body: str) -> OutboxMessage:
         subject=subject,
         body=body,
         status=OutboxMessage.PENDING if smtp else OutboxMessage.STORED,
+        claimed_at=utcnow() if smtp else None,  # ours to send now: the retry job leaves it alone
     )
     if smtp:
         deliver(message, current_app.config)

@@ -25,6 +25,47 @@
     if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
   }, true);
 
+  // htmx errors: say what happened, in Spanish, instead of doing nothing.
+  var ERRORS = {
+    400: "La solicitud no es válida o el formulario venció. Recarga la página e inténtalo de nuevo.",
+    403: "No tienes permiso para realizar esta operación.",
+    404: "El registro que buscas no existe.",
+    413: "El archivo supera el tamaño máximo permitido.",
+    429: "Demasiados intentos. Espera unos minutos e inténtalo de nuevo."
+  };
+  function showError(text) {
+    var root = document.getElementById("modal-root");
+    if (!root) { window.alert(text); return; }
+    var dialog = document.createElement("dialog");
+    dialog.setAttribute("data-modal", "");
+    dialog.setAttribute("role", "alertdialog");
+    var title = document.createElement("h2");
+    title.textContent = "No fue posible completar la operación";
+    var body = document.createElement("p");
+    body.textContent = text;
+    var actions = document.createElement("div");
+    actions.className = "actions";
+    var ok = document.createElement("button");
+    ok.type = "button"; ok.className = "primary"; ok.setAttribute("data-close", ""); ok.textContent = "Aceptar";
+    actions.appendChild(ok);
+    dialog.append(title, body, actions);
+    root.replaceChildren(dialog);
+    dialog.showModal();
+  }
+  function passive(event) {
+    var elt = event.detail.elt;
+    return elt && elt.closest && elt.closest("[data-passive]");
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    if (passive(event)) { return; }  // a polling row retries by itself
+    var status = event.detail.xhr.status;
+    showError(ERRORS[status] || "Ocurrió un error inesperado. Inténtalo de nuevo más tarde.");
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    if (passive(event)) { return; }
+    showError("No fue posible comunicarse con el servidor. Revisa tu conexión e inténtalo de nuevo.");
+  });
+
   // Idle timeout: warn one minute before the server ends the session; "Mantener sesión" renews it.
   var body = document.body;
   var minutes = parseFloat(body.dataset.idleMinutes || "0");

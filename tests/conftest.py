@@ -30,6 +30,7 @@ def _config(database_url, **extra):
         "SMTP_HOST": "",
         "DEMO_MODE": False,
         "LOGIN_RATE_LIMIT": 1000,
+        "SESSION_COOKIE_SECURE": False,
         **extra,
     }
 

@@ -216,7 +216,7 @@ def test_recovery_emails_a_temporary_password_that_forces_a_change(serve, page, 
     page.get_by_role("link", name="Continuar").click()
     login(page, base, "jhomez", temporary)
     expect(page.get_by_role("heading", name="Cambio de contraseña", level=1)).to_be_visible()
-    expect(page.get_by_role("main")).to_contain_text("Ingresaste con una contraseña temporal")
+    expect(page.get_by_role("main")).to_contain_text("la temporal, si la recibiste por correo")
     shot(page, "11_cambio_contrasena_temporal")
     # Anything but the change page is refused while the change is pending.
     page.goto(f"{base}/empresas")

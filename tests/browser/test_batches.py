@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import expect
 
 from domain.layouts import layout
-from models import Batch, BatchRecord, User
+from models import Batch, BatchRecord, Company, Product, User
+from services import batches as batch_service
 from tests import batchfiles
 from tests.browser.conftest import connected, login, seed_demo, shot
 
@@ -124,6 +125,16 @@ def status_cell(row):
 def datagrid_value(scope, label):
     """The <dd> next to the <dt> reading exactly `label` in a .datagrid."""
     return scope.locator(f'dl.datagrid > div:has(> dt:text-is("{label}")) > dd')
+
+
+def validated_batch(app, username, nit, content) -> tuple[int, str]:
+    """(product id, batch number) of an EMI batch uploaded and validated without the browser."""
+    with app.app_context(), connected():
+        user = User.get(User.username == username)
+        product = Product.select().join(Company).where((Company.nit == nit) & (Product.name == "Clásica / Visa")).get()
+        batch = batch_service.upload(user, product, "EMI", "EMISION.xlsx", content)
+        assert batch_service.validate_waiting() == 1
+        return product.id, batch.number
 
 
 def expect_no_pending(page):
@@ -395,3 +406,56 @@ def test_two_signature_company_confirms_to_por_firmar(live_server, page, backgro
         batch = Batch.get(Batch.number == number)
         assert batch.status == Batch.TO_SIGN  # two signatures: it waits for the signers
         assert batch.company.nit == "9013434540"
+
+
+def confirm_from_detail(page, base, product_id, number):
+    """Open the batch's detail from the list, press Confirmar lote there and give the password."""
+    login(page, base, "jhomez", PASSWORD)
+    page.goto(f"{base}/productos/{product_id}/lotes/carga")
+    pending_row(page, number).get_by_role("link", name="Ver detalle").click()
+    expect(page.get_by_role("heading", name=f"Detalle del lote {number}", level=1)).to_be_visible()
+    expect(page.locator("main")).to_contain_text("El lote no tiene líneas con error.")
+    expect(page.get_by_role("link", name="Descargar errores")).to_have_count(0)
+    page.get_by_role("link", name="Confirmar lote").click()
+    dialog = page.get_by_role("dialog", name="Confirmación de lote")
+    expect(datagrid_value(dialog, "Nro. de lote")).to_have_text(number)
+    dialog.get_by_label("Contraseña", exact=True).fill(PASSWORD)
+    dialog.get_by_role("button", name="Confirmar").click()
+    expect(dialog.locator("p.ok")).to_have_text(f"El lote Nro: {number} fue confirmado exitosamente.")
+    return dialog
+
+
+def test_confirm_from_the_detail_page_returns_to_the_list(app, live_server, page):
+    seed_demo()
+    product_id, number = validated_batch(
+        app, "jhomez", "900291499", batchfiles.xlsx_bytes("EMI", batchfiles.emi_rows(3))
+    )
+    dialog = confirm_from_detail(page, live_server, product_id, number)
+    shot(page, "batch_17_confirmado_desde_detalle")
+    # From the detail, Aceptar leads back to the list, where the batch is no longer pending.
+    dialog.get_by_role("link", name="Aceptar").click()
+    expect(page).to_have_url(re.compile(rf"/productos/{product_id}/lotes/carga$"))
+    expect(pending_row(page, number)).to_have_count(0)
+    expect_no_pending(page)
+    with connected():
+        assert Batch.get(Batch.number == number).status == Batch.TO_AUTHORIZE
+
+
+def test_confirm_from_the_detail_page_logs_no_htmx_error(app, live_server, page):
+    seed_demo()
+    product_id, number = validated_batch(
+        app, "jhomez", "900291499", batchfiles.xlsx_bytes("EMI", batchfiles.emi_rows(3))
+    )
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    confirm_from_detail(page, live_server, product_id, number)
+    assert [e for e in errors if e.startswith("htmx:")] == []
+
+
+def test_upload_page_violates_no_content_security_policy(live_server, page):
+    seed_demo()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    open_batch_upload(page, live_server, "jhomez", "JAHC TECHNOLOGIES")
+    page.wait_for_load_state("load")
+    assert [e for e in errors if "Content Security Policy" in e] == []

@@ -252,3 +252,46 @@ def test_text_files_are_parsed_again_by_the_job(app, setup):
     with app.app_context():
         batches.validate_waiting()
     assert Batch.get_by_id(batch.id).error_records == 2
+
+
+def test_a_batch_that_keeps_failing_ends_no_valido(app, setup, monkeypatch):
+    product, user = setup
+    batch = upload(app, product, user, batchfiles.emi_rows(3))
+
+    def broken(*args):
+        raise RuntimeError("reader bug")
+
+    monkeypatch.setattr(batches, "run_validation", broken)
+    for _ in range(batches.MAX_ATTEMPTS):
+        with app.app_context(), pytest.raises(RuntimeError):
+            batches.validate_waiting()
+        Batch.update(claimed_at=utcnow() - timedelta(minutes=5)).where(Batch.id == batch.id).execute()
+    with app.app_context():
+        assert batches.validate_waiting() == 1
+    batch = Batch.get_by_id(batch.id)
+    assert batch.status == "NO_VALIDO" and "No fue posible validar el archivo" in batch.file_errors
+
+
+def test_the_same_file_uploaded_at_once_makes_one_batch(app, setup, database_url):
+    product, user = setup
+    content = batchfiles.xlsx_bytes("EMI", batchfiles.emi_rows(5))
+    outcomes = []
+
+    def send():
+        models.db.connect(reuse_if_open=True)
+        try:
+            with app.test_request_context():
+                batches.upload(user, product, "EMI", "lote.xlsx", content)
+            outcomes.append("ok")
+        except batches.BatchRefused as exc:
+            outcomes.append(exc.message)
+        finally:
+            models.db.close()
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["El lote ya está registrado"] * 3 + ["ok"]
+    assert Batch.select().count() == 1

@@ -242,11 +242,64 @@ def test_recovery_answers_the_same_when_data_does_not_match(client, user, data):
     assert other == matching
 
 
-def test_recovery_unblocks_a_blocked_user(client, user):
+def test_recovery_unblocks_a_blocked_user_when_the_temporary_password_is_used(client, user):
     User.update(status=User.BLOCKED, failed_attempts=3).where(User.id == user.id).execute()
     recover(client)
-    assert reload(user).status == User.ACTIVE
+    assert reload(user).status == User.BLOCKED  # a recovery request alone changes nothing
+    assert "Usuario bloqueado por intentos fallidos" in login(client, "ana").get_data(as_text=True)
     assert login(client, "ana", temp_password_from_outbox()).status_code == 302
+    assert reload(user).status == User.ACTIVE and reload(user).must_change_password
+
+
+def test_a_recovery_request_does_not_lock_the_user_out(client, user):
+    """Usuario, NIT and correo are not secrets: a stranger's recovery request must not
+    replace the working password nor end the user's sessions."""
+    other = client.application.test_client()
+    login(other, "ana")
+    recover(client)
+    assert login(client, "ana").status_code == 302
+    assert other.get("/empresas").status_code == 200
+    assert reload(user).temp_password_hash is None  # a normal login discards the unused temporary password
+
+
+def test_parallel_wrong_passwords_cannot_skip_the_lockout(app, user):
+    import threading
+
+    import models
+
+    def guess():
+        models.db.connect(reuse_if_open=True)
+        try:
+            login(app.test_client(), "ana", "Mala*Clave1")
+        finally:
+            models.db.close()
+
+    threads = [threading.Thread(target=guess) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert reload(user).status == User.BLOCKED and reload(user).failed_attempts >= 3
+
+
+def test_unknown_users_get_the_same_sequence_of_answers(client, user):
+    answers = [login(client, "nadie", "Mala*Clave1").get_data(as_text=True) for _ in range(3)]
+    assert "Al siguiente intento fallido tu usuario será bloqueado" not in answers[0]
+    assert "Al siguiente intento fallido tu usuario será bloqueado" in answers[1]
+    assert "Usuario bloqueado por intentos fallidos" in answers[2]
+
+
+def test_wrong_current_passwords_in_settings_count_toward_the_lockout(client, user):
+    login(client, "ana")
+    url = "/configuracion/usuario/contrasena"
+    for _ in range(2):
+        html = post(client, url, {"current": "Mala*Clave1", "new": NEW_PASSWORD, "confirm": NEW_PASSWORD}).get_data(
+            as_text=True
+        )
+        assert "La contraseña actual no es correcta" in html
+    post(client, url, {"current": "Mala*Clave1", "new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert reload(user).status == User.BLOCKED
+    assert client.get("/empresas").status_code == 302  # the session ended with the block
 
 
 def test_an_expired_temporary_password_is_refused(client, user):
@@ -266,6 +319,17 @@ def test_login_is_rate_limited_per_ip(make_app, db, user):
     assert "Demasiados intentos" in response.get_data(as_text=True)
     other_ip = limited.post("/ingresar", environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert other_ip.status_code != 429
+
+
+def test_logout_ends_the_session_on_the_server_too(app, client, user):
+    login(client, "ana")
+    with client.session_transaction() as session:
+        copied = dict(session)
+    post(client, "/salir")
+    thief = app.test_client()
+    with thief.session_transaction() as session:
+        session.update(copied)
+    assert thief.get("/empresas").status_code == 302  # the copied cookie is dead
 
 
 def test_logout_needs_post_and_ends_the_session(client, user):

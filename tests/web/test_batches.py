@@ -473,3 +473,42 @@ def test_emission_refuses_people_who_already_hold_a_card(app, client, world):
     send(client, world["named"], "EMI", "lote.xlsx", batchfiles.xlsx_bytes("EMI", rows))
     validated(app)
     assert "El empleado ya está asociado a la empresa para el producto dado" in only_batch().errors[0].messages
+
+
+def test_wrong_passwords_in_the_confirm_modal_block_the_user(app, client, world):
+    from models import User
+
+    login(client, "jefe")
+    send(client, world["named"], "EMI", "lote.xlsx", emi_file(3))
+    validated(app)
+    batch = only_batch()
+    first = confirm_post(client, world["named"], batch, "Mala*Clave1").get_data(as_text=True)
+    second = confirm_post(client, world["named"], batch, "Mala*Clave1").get_data(as_text=True)
+    third = confirm_post(client, world["named"], batch, "Mala*Clave1").get_data(as_text=True)
+    assert "La contraseña es incorrecta" in first
+    assert "Al siguiente intento fallido tu usuario será bloqueado" in second
+    assert "Usuario bloqueado por intentos fallidos" in third
+    assert User.get(User.username == "jefe").status == "BLOQUEADO" and only_batch().status == "VALIDO"
+    # The session is over: an htmx request is told to go to the login page.
+    response = client.get(f"{base(world['named'])}/pendientes", headers={"HX-Request": "true"})
+    assert response.headers.get("HX-Redirect", "").endswith("/ingresar")
+
+
+def test_delete_only_users_cannot_read_the_cardholders_data(app, client, world):
+    make_user("borrador", perms={world["named"]: "batch.delete"})
+    login(client, "jefe")
+    send(client, world["named"], "EMI", "lote.xlsx", emi_file(3, bad=(0,)))
+    validated(app)
+    post(client, "/salir")
+    login(client, "borrador")
+    batch = only_batch()
+    assert client.get(f"{base(world['named'])}/{batch.id}").status_code == 403
+    assert client.get(f"{base(world['named'])}/{batch.id}/errores.xlsx").status_code == 403
+    assert client.get(f"{base(world['named'])}/carga").status_code == 200  # the list, to delete from
+
+
+@pytest.mark.parametrize("query", ["?q=1&endpoint=x", "?q=1&_method=POST", "?product_id=9", "?q=%00", "?pagina=abc"])
+def test_hostile_query_strings_never_break_the_list(client, world, query):
+    login(client, "jefe")
+    response = client.get(f"{base(world['named'])}/pendientes{query}")
+    assert response.status_code in (200, 400)
