@@ -25,6 +25,15 @@
     if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
   }, true);
 
+  // File fields: show the chosen file's name inside the drop zone (the native text is not localized).
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("[data-file-input]")) { return; }
+    var zone = input.closest(".filedrop");
+    var name = zone && zone.querySelector("[data-file-name]");
+    if (name) { name.textContent = input.files.length ? input.files[0].name : ""; }
+  });
+
   // htmx errors: say what happened, in Spanish, instead of doing nothing.
   var ERRORS = {
     400: "La solicitud no es válida o el formulario venció. Recarga la página e inténtalo de nuevo.",
