@@ -4,8 +4,10 @@ Every status change is a conditional UPDATE on the expected status, so two reque
 job processes can never move the same batch twice.
 """
 
+import csv
 import gc
 import hashlib
+import io
 import marshal
 import uuid
 from contextlib import contextmanager
@@ -356,11 +358,11 @@ def _record_json(record: dict) -> str:
     return orjson.dumps(record, default=str).decode()
 
 
-RECORD_SQL = (
-    "INSERT INTO batch_record (batch_id, line, id_type, id_number, amount, data, status, reason) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 'VALIDO', '')"
-)
-ERROR_SQL = "INSERT INTO batch_error (batch_id, line, messages, raw) VALUES ({p}, {p}, {p}, {p})"
+# batch_record rows are (batch_id, line, id_type, id_number, amount, data); status and reason
+# are the same for every new record.
+RECORD_TABLE = ("batch_record", ("batch_id", "line", "id_type", "id_number", "amount", "data", "status", "reason"))
+RECORD_CONSTANTS = ("VALIDO", "")
+ERROR_TABLE = ("batch_error", ("batch_id", "line", "messages", "raw"))
 
 
 def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors, amount) -> bool:
@@ -381,25 +383,30 @@ def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors,
         if not still_ours:
             transaction.rollback()
             return False
-        _bulk_insert(RECORD_SQL, record_rows)
-        _bulk_insert(ERROR_SQL, error_rows)
+        _bulk_insert(RECORD_TABLE, record_rows, RECORD_CONSTANTS)
+        _bulk_insert(ERROR_TABLE, error_rows)
     return True
 
 
-def _bulk_insert(sql_template: str, rows: list) -> None:
-    """One prepared statement for many rows on the raw connection: peewee's insert_many
-    spends most of its time compiling SQL, this is ~10x faster."""
+def _bulk_insert(table: tuple[str, tuple[str, ...]], rows: list, constants: tuple = ()) -> None:
+    """Many rows at once on the raw connection (peewee's insert_many spends most of its time
+    compiling SQL): one prepared executemany on SQLite, COPY on PostgreSQL (~3x execute_values)."""
     if not rows:
         return
+    name, columns = table
     connection = db.connection()
     if db.param == "?":
-        connection.executemany(sql_template.format(p="?"), rows)
-    else:
-        from psycopg2.extras import execute_values
-
-        head, values = sql_template.split(" VALUES ")
-        with connection.cursor() as cursor:
-            execute_values(cursor, head + " VALUES %s", rows, template=values.format(p="%s"), page_size=1000)
+        values = ", ".join(["?"] * (len(columns) - len(constants)) + ["?"] * len(constants))
+        sql = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({values})"
+        connection.executemany(sql, [row + constants for row in rows] if constants else rows)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([row + constants for row in rows] if constants else rows)
+    buffer.seek(0)
+    with connection.cursor() as cursor:
+        # Values are never None; NULL '\\N' keeps an empty string an empty string (csv reads it as NULL).
+        cursor.copy_expert(f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
 
 
 def _finish(batch, token, status, file_errors="") -> bool:

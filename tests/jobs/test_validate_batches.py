@@ -295,3 +295,20 @@ def test_the_same_file_uploaded_at_once_makes_one_batch(app, setup, database_url
         t.join(60)
     assert sorted(outcomes) == ["El lote ya está registrado"] * 3 + ["ok"]
     assert Batch.select().count() == 1
+
+
+def test_stored_records_keep_commas_quotes_and_empty_text(app, setup):
+    """The bulk insert (COPY on PostgreSQL) must not mangle text: quotes, commas, accents."""
+    import json
+
+    product, user = setup
+    rows = batchfiles.emi_rows(2)
+    rows[0]["DIRECCION DE RESIDENCIA"] = 'Calle 5, "Interior" 2 \\ Ñuñoa'
+    rows[0]["SEGUNDO NOMBRE"] = ""
+    upload(app, product, user, rows)
+    with app.app_context():
+        batches.validate_waiting()
+    record = BatchRecord.select().order_by(BatchRecord.line).first()
+    data = json.loads(record.data)
+    assert data["address"] == 'Calle 5, "Interior" 2 \\ Ñuñoa' and data["second_name"] == ""
+    assert (record.status, record.reason) == ("VALIDO", "")
