@@ -1,6 +1,6 @@
 """Builders of batch files for tests and benchmarks: rows that pass validation (or fail it on
 purpose), and the same rows as .xlsx, .xls, .csv or fixed-width TXT bytes; plus hostile files
-(an encrypted .xlsx, a zip bomb).
+(an encrypted .xlsx, a zip bomb, sheets written by hand, a minimal .xls written record by record).
 
 Rows are dicts keyed by the layout's column names (domain/layouts.py); a missing key is an
 empty cell. Every builder is deterministic.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import struct
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -219,8 +220,15 @@ def csv_bytes(
     return out.getvalue().encode(encoding)
 
 
-def xls_bytes(kind: str, rows: Iterable, title: bool | str = True, header: Sequence[str] | None = None) -> bytes:
-    """An Excel 97-2003 .xls (BIFF8) written with xlwt; date values become date cells."""
+def xls_bytes(
+    kind: str,
+    rows: Iterable,
+    title: bool | str = True,
+    header: Sequence[str] | None = None,
+    extra_cells: Iterable[tuple[int, int, object]] = (),
+) -> bytes:
+    """An Excel 97-2003 .xls (BIFF8) written with xlwt; date values become date cells.
+    extra_cells: (row, col, value) written as they are, anywhere (up to IV65536)."""
     import xlwt
 
     names, values = _table(kind, rows, header)
@@ -242,6 +250,8 @@ def xls_bytes(kind: str, rows: Iterable, title: bool | str = True, header: Seque
                 ws.write(r, c, v, date_style)
             else:
                 ws.write(r, c, v)
+    for r, c, v in extra_cells:
+        ws.write(r, c, v)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -264,12 +274,26 @@ def fixed_txt_bytes(
 ENDOFCHAIN, FREESECT, FATSECT = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD
 
 
-def cfb_bytes(streams: Mapping[str, bytes]) -> bytes:
+def cfb_bytes(streams: Mapping[str, bytes], mini: bool = False) -> bytes:
     """A minimal OLE2 compound file (version 3, 512-byte sectors) holding the given streams at
-    the root. Streams are padded to 4096 bytes so they live in regular sectors (no mini stream)."""
+    the root. Streams are padded to 4096 bytes so they live in regular sectors; with mini=True,
+    those under 4096 bytes go, unpadded, to 64-byte mini sectors in the root's mini stream."""
     sector = 512
-    data = {name: payload.ljust(4096, b"\0") for name, payload in streams.items()}
-    entries = 1 + len(data)
+    small = {name: payload for name, payload in streams.items() if mini and len(payload) < 4096}
+    data = {name: payload.ljust(4096, b"\0") for name, payload in streams.items() if name not in small}
+    mini_fat: list[int] = []
+    mini_starts = {}
+    container = b""
+    for name, payload in small.items():
+        count = max(1, -(-len(payload) // 64))
+        mini_starts[name] = len(mini_fat)
+        mini_fat += [len(mini_fat) + i + 1 for i in range(count - 1)] + [ENDOFCHAIN]
+        container += payload.ljust(count * 64, b"\0")
+    if small:
+        data["\0container"] = container.ljust(-(-len(container) // sector) * sector, b"\0")
+        mini_fat += [FREESECT] * (-len(mini_fat) % (sector // 4))
+        data["\0minifat"] = struct.pack(f"<{len(mini_fat)}I", *mini_fat)
+    entries = 1 + len(streams)
     dir_sectors = -(-entries * 128 // sector)
     stream_sectors = [len(payload) // sector for payload in data.values()]
     body_sectors = dir_sectors + sum(stream_sectors)
@@ -279,10 +303,10 @@ def cfb_bytes(streams: Mapping[str, bytes]) -> bytes:
     fat = [FATSECT] * fat_sectors
     first_dir = len(fat)
     fat += [first_dir + i + 1 for i in range(dir_sectors - 1)] + [ENDOFCHAIN]
-    starts = []
-    for count in stream_sectors:
+    starts = {}
+    for name, count in zip(data, stream_sectors, strict=True):
         first = len(fat)
-        starts.append(first)
+        starts[name] = first
         fat += [first + i + 1 for i in range(count - 1)] + [ENDOFCHAIN]
     fat += [FREESECT] * (fat_sectors * (sector // 4) - len(fat))
 
@@ -298,19 +322,25 @@ def cfb_bytes(streams: Mapping[str, bytes]) -> bytes:
             + struct.pack("<IQ", start, size)
         )
 
-    names = list(data)
-    directory = entry("Root Entry", 5, 1 if names else FREESECT, FREESECT, ENDOFCHAIN, 0)
+    names = list(streams)
+    root_start = starts.get("\0container", ENDOFCHAIN)
+    directory = entry("Root Entry", 5, 1 if names else FREESECT, FREESECT, root_start, len(container))
     for index, name in enumerate(names):
         right = index + 2 if index + 1 < len(names) else FREESECT
-        directory += entry(name, 2, FREESECT, right, starts[index], len(data[name]))
+        if name in small:
+            directory += entry(name, 2, FREESECT, right, mini_starts[name], len(small[name]))
+        else:
+            directory += entry(name, 2, FREESECT, right, starts[name], len(data[name]))
     directory = directory.ljust(dir_sectors * sector, b"\0")
     difat = list(range(fat_sectors)) + [FREESECT] * (109 - fat_sectors)
+    mini_fat_start = starts.get("\0minifat", ENDOFCHAIN)
+    mini_fat_sectors = len(data.get("\0minifat", b"")) // sector
     header = (
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
         + b"\0" * 16
         + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
         + b"\0" * 6
-        + struct.pack("<IIIIIIIII", 0, fat_sectors, first_dir, 0, 4096, ENDOFCHAIN, 0, ENDOFCHAIN, 0)
+        + struct.pack("<IIIIIIIII", 0, fat_sectors, first_dir, 0, 4096, mini_fat_start, mini_fat_sectors, ENDOFCHAIN, 0)
         + struct.pack("<109I", *difat)
     )
     assert len(header) == sector
@@ -341,3 +371,112 @@ def zip_bomb_bytes(uncompressed: int, member: str = "xl/worksheets/sheet1.xml") 
                 sheet.write(chunk[: min(left, len(chunk))])
                 left -= len(chunk)
     return out.getvalue()
+
+
+XLSX_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def sheet_xml(rows: bytes, prefix: str = "") -> bytes:
+    """A worksheet document around `rows` (the content of sheetData, written by hand), its
+    elements with a namespace prefix if given (x: as the .NET Open XML SDK writes them)."""
+    p = f"{prefix}:" if prefix else ""
+    xmlns = f"xmlns:{prefix}" if prefix else "xmlns"
+    return (
+        f'<{p}worksheet {xmlns}="{XLSX_MAIN}"><{p}sheetData>'.encode()
+        + rows
+        + f"</{p}sheetData></{p}worksheet>".encode()
+    )
+
+
+def xlsx_with_sheet(xml: bytes, padding: int = 0, folder: str = "worksheets") -> bytes:
+    """The parts of an .xlsx template (REC) with `xml` as its first sheet, stored under
+    xl/<folder>/ (worksheets, chartsheets, dialogsheets: calamine reads any of them). padding
+    adds that many bytes that do not compress (a comment after the root element), so a sheet of
+    repeated tags stays under the 200:1 ratio, as an attacker would make it."""
+    if padding:
+        noise = random.Random(padding).randbytes(padding // 2).hex().encode()
+        xml += b"<!--" + noise + b"-->"
+    template = zipfile.ZipFile(io.BytesIO(xlsx_bytes("REC", [], title=False)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in template.infolist():
+            content = template.read(info)
+            name = info.filename
+            if name == "xl/worksheets/sheet1.xml":
+                name, content = f"xl/{folder}/sheet1.xml", xml
+            elif name == "xl/_rels/workbook.xml.rels":
+                content = content.replace(b"/xl/worksheets/sheet1.xml", f"/xl/{folder}/sheet1.xml".encode())
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def biff_record(kind: int, data: bytes) -> bytes:
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def biff_number(row: int, col: int, value: float) -> bytes:
+    return biff_record(0x0203, struct.pack("<HHHd", row, col, 0, value))
+
+
+def biff_label(row: int, col: int, text: str) -> bytes:
+    raw = text.encode("latin-1")
+    return biff_record(0x0204, struct.pack("<HHHHB", row, col, 0, len(raw), 0) + raw)
+
+
+def biff_dimensions(first_row: int, end_row: int, first_col: int, end_col: int) -> bytes:
+    """DIMENSIONS as BIFF8 writes it: the ends are one past the last row and column."""
+    return biff_record(0x0200, struct.pack("<IIHHH", first_row, end_row, first_col, end_col, 0))
+
+
+def biff_mulrk(row: int, first_col: int, values: Sequence[int]) -> bytes:
+    rks = b"".join(struct.pack("<HI", 0, (v << 2) | 2) for v in values)  # integer RKs
+    return biff_record(
+        0x00BD, struct.pack("<HH", row, first_col) + rks + struct.pack("<H", first_col + len(values) - 1)
+    )
+
+
+def biff_bytes(
+    sheets: Sequence[Sequence],
+    dimensions: Sequence[bytes | None] | None = None,
+    boundsheets: Sequence[int] | None = None,
+    mini: bool = False,
+) -> bytes:
+    """A minimal BIFF8 .xls written record by record (no xlwt: any row and column, and
+    DIMENSIONS that lie). Each sheet is a list of cells, (row, col, value) with a str (LABEL) or
+    a number (NUMBER), or records already built (biff_mulrk, biff_record). dimensions replaces
+    a sheet's DIMENSIONS record (default: the true one); boundsheets lists, for each BOUNDSHEET,
+    the sheet whose records it points to (default: one each). mini stores a small Workbook
+    stream in the mini stream."""
+    bof = {kind: biff_record(0x0809, struct.pack("<HHHHII", 0x0600, kind, 0x0DBB, 0x07CC, 0, 6)) for kind in (5, 16)}
+    eof = biff_record(0x000A, b"")
+    bodies = []
+    for index, cells in enumerate(sheets):
+        records = []
+        rows, cols = [0], [0]
+        for cell in cells:
+            if isinstance(cell, bytes):
+                records.append(cell)
+                continue
+            row, col, value = cell
+            rows.append(row + 1)
+            cols.append(col + 1)
+            records.append(biff_label(row, col, value) if isinstance(value, str) else biff_number(row, col, value))
+        dims = (
+            dimensions[index]
+            if dimensions and dimensions[index] is not None
+            else biff_dimensions(0, max(rows), 0, max(cols))
+        )
+        bodies.append(bof[16] + dims + b"".join(records) + eof)
+    targets = list(boundsheets) if boundsheets is not None else list(range(len(sheets)))
+    names = [f"Hoja{i + 1}".encode("latin-1") for i in range(len(targets))]
+    globals_size = len(bof[5]) + sum(4 + 8 + len(n) for n in names) + len(eof)
+    offsets, position = [], globals_size
+    for body in bodies:
+        offsets.append(position)
+        position += len(body)
+    boundsheet = b"".join(
+        biff_record(0x0085, struct.pack("<IBBBB", offsets[t], 0, 0, len(n), 0) + n)
+        for t, n in zip(targets, names, strict=True)
+    )
+    stream = bof[5] + boundsheet + eof + b"".join(bodies)
+    return cfb_bytes({"Workbook": stream}, mini=mini)

@@ -697,3 +697,337 @@ def test_far_cell_limit_follows_the_record_limit():
 def test_a_selection_far_away_is_not_a_cell():
     sheet = read_batch("l.xlsx", sheet_with(None, selection="AZ200000"), "REC")
     assert len(sheet.rows) == 2
+
+
+# ---------------------------------------------------------------- memory blow-ups refused before calamine reads the file
+
+FAR = "La hoja tiene celdas con datos más allá de la fila 101.000 o de la columna AX; borre las filas y columnas sobrantes"
+FAR_1005 = (
+    "La hoja tiene celdas con datos más allá de la fila 1.005 o de la columna AX; borre las filas y columnas sobrantes"
+)
+DAMAGED = "El archivo está dañado o no es un archivo Excel válido"
+MISMATCH = "El contenido del archivo no corresponde a su extensión"
+
+
+@pytest.fixture
+def no_calamine(monkeypatch):
+    """The refusal must come before calamine opens the file: opening it fails the test."""
+    opened = []
+
+    class NotToBeOpened:
+        @staticmethod
+        def from_filelike(filelike, *args, **kwargs):
+            opened.append(filelike)
+            raise AssertionError("calamine opened a file that should have been refused before")
+
+    monkeypatch.setattr(bf, "CalamineWorkbook", NotToBeOpened)
+    yield
+    assert opened == []
+
+
+def inline(text: str, ref: str = "") -> bytes:
+    r = f' r="{ref}"' if ref else ""
+    return f'<c{r} t="inlineStr"><is><t>{text}</t></is></c>'.encode()
+
+
+def rec_header_row(with_r: bool = True) -> bytes:
+    cells = b"".join(inline(name, f"{'ABCD'[i]}1" if with_r else "") for i, name in enumerate(REC))
+    return (b'<row r="1">' if with_r else b"<row>") + cells + b"</row>"
+
+
+def rec_data_row(start: bytes = b"<row>", extra_cells: int = 0) -> bytes:
+    return start + inline("CC") + inline("1") + b"<c><v>10</v></c>" + b"<c><v>1</v></c>" * extra_cells + b"</row>"
+
+
+def test_a_million_rows_without_r_are_refused_before_reading(no_calamine):
+    # The security review's file: rows without r go one after the other, so the last cell is
+    # in row 1,000,002 although no r says so (536 MB in calamine).
+    rows = rec_header_row() + b"<row/>" * 1_000_000 + b"<row>" + inline("x") + b"</row>"
+    content = b.xlsx_with_sheet(b.sheet_xml(rows), padding=60_000)
+    assert len(content) < 70_000
+    assert rejected("l.xlsx", content, "REC") == FAR
+
+
+@pytest.mark.parametrize("prefix", ["", "x"])
+@pytest.mark.parametrize("empty_rows, refused", [(1003, False), (1004, True)])
+def test_rows_without_r_count_up_to_the_row_limit(prefix, empty_rows, refused):
+    # Header in row 1, then empty rows, then a record in row empty_rows + 2 (the limit is 1.005).
+    rows = rec_header_row(with_r=False) + b"<row/>" * empty_rows + rec_data_row()
+    xml = b.sheet_xml(rows)
+    if prefix:
+        xml = b.sheet_xml(rows.replace(b"<", b"<x:").replace(b"<x:/", b"</x:"), prefix="x")
+    content = b.xlsx_with_sheet(xml)
+    if refused:
+        assert rejected("l.xlsx", content, "REC", max_records=5) == FAR_1005
+    else:
+        sheet = read_batch("l.xlsx", content, "REC", max_records=5)
+        assert sheet.rows == [(empty_rows + 2, ("CC", "1", 10.0, None))]
+
+
+@pytest.mark.parametrize("cells, refused", [(50, False), (51, True)])
+def test_cells_without_r_count_up_to_column_AX(cells, refused):
+    content = b.xlsx_with_sheet(b.sheet_xml(rec_header_row() + rec_data_row(extra_cells=cells - 3)))
+    if refused:
+        assert rejected("l.xlsx", content, "REC") == FAR
+    else:
+        assert read_batch("l.xlsx", content, "REC").rows == [(2, ("CC", "1", 10.0, 1.0))]
+
+
+def test_a_wide_row_without_r_is_refused_before_reading(no_calamine):
+    # 5 KB: 16,000 cells without r make row 2 as wide as XFD; with row 100,000 below calamine
+    # would ask for 51 GB and abort the whole process.
+    rows = rec_header_row() + b'<row r="2">' + b"<c><v>1</v></c>" * 16_000 + b"</row>"
+    rows += b'<row r="100000"><c r="A100000"><v>1</v></c></row>'
+    content = b.xlsx_with_sheet(b.sheet_xml(rows))
+    assert len(content) < 10_000
+    assert rejected("l.xlsx", content, "REC") == FAR
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        b"<row r='3'><c r='XFD3'><v>1</v></c></row>",  # single quotes
+        b'<row r = "3"><c r = "XFD3"><v>1</v></c></row>',  # spaces around =
+        b'<row r="3"><c\nr="ZZ3"><v>1</v></c></row>',  # a line break before r
+        b'<row r="3"><c t="n" r="ZZ3"><v>1</v></c></row>',  # r not first
+        b'<row r="3"><c r="A3" r="ZZ3"><v>1</v></c></row>',  # two r: calamine takes the last
+        b'<row r="3"><c r="AAAA3"><v>1</v></c></row>',  # four letters
+        b'<row r="3"><x:c xmlns:x="' + b.XLSX_MAIN.encode() + b'" r="ZZ3"><v>1</v></x:c></row>',  # a prefix
+        b'<row r="101000"><c><v>1</v></c></row><row><c><v>1</v></c></row>',  # a cell without r in row 101,001
+    ],
+    ids=["quotes", "spaces", "line-break", "not-first", "twice", "four-letters", "prefix", "after-row-r"],
+)
+def test_positions_written_any_other_way_are_refused_before_reading(no_calamine, row):
+    content = b.xlsx_with_sheet(b.sheet_xml(rec_header_row() + row))
+    assert rejected("l.xlsx", content, "REC") == FAR
+
+
+def test_a_sheet_written_an_unusual_way_is_read_when_within_the_limits():
+    rows = (
+        rec_header_row(with_r=False)
+        + rec_data_row()  # row 2, cells without r
+        + b'<row r="5"><c t="inlineStr" r="A5"><is><t>TI</t></is></c><c r="B5" t="inlineStr"><is><t>2</t></is></c>'
+        + b'<c s="0" r="C5"><v>20</v></c></row>'
+    )
+    sheet = read_batch("l.xlsx", b.xlsx_with_sheet(b.sheet_xml(rows)), "REC")
+    assert sheet.rows == [(2, ("CC", "1", 10.0, None)), (5, ("TI", "2", 20.0, None))]
+
+
+def test_a_row_inside_a_cell_does_not_bring_the_column_back_to_A(no_calamine):
+    # calamine reads <is> to its end, so it never sees this row: the cells after it go on
+    # from column AU (51 columns in all, as calamine reports).
+    row = b"<row>" + b"<c><v>1</v></c>" * 45 + b'<c t="inlineStr"><is><t>x</t><row/></is></c>'
+    row += b"<c><v>1</v></c>" * 5 + b"</row>"
+    assert rejected("l.xlsx", b.xlsx_with_sheet(b.sheet_xml(rec_header_row() + row)), "REC") == FAR
+
+
+def tricky_sheet(cells: int) -> bytes:
+    """A sheet without r whose comments, processing instruction and CDATA hold what looks like
+    rows and cells (none of them are), and a record with `cells` cells in row 2."""
+    fake = b"<c/>" * 60 + b"</row><row/>"
+    rows = rec_header_row(with_r=False) + b"<!-->" + fake + b"-->" + b"<?x " + fake + b"?>"
+    rows += b'<row><c t="inlineStr"><is><t><![CDATA[' + fake + b"]]></t></is></c>"
+    rows += inline("1") + b"<c><v>10</v></c><!--" + fake + b"-->" + b"<c><v>1</v></c>" * (cells - 3) + b"</row>"
+    return b.xlsx_with_sheet(b.sheet_xml(rows))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 17, 4096])
+def test_the_exact_check_does_not_depend_on_where_chunks_end(monkeypatch, chunk):
+    monkeypatch.setattr(bf, "_CHUNK", chunk)
+    sheet = read_batch("l.xlsx", tricky_sheet(50), "REC")
+    assert sheet.rows == [(2, ("<c/>" * 60 + "</row><row/>", "1", 10.0, 1.0))]
+    assert rejected("l.xlsx", tricky_sheet(51), "REC") == FAR
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        b'<!DOCTYPE worksheet [<!ENTITY a "b">]>' + b.sheet_xml(rec_header_row(with_r=False)),
+        b.sheet_xml(rec_header_row(with_r=False) + b"<row><c><v>1</v></c></rowx>"),
+        b.sheet_xml(rec_header_row(with_r=False) + b'<row><c z="<"><v>1</v></c></row>'),
+    ],
+    ids=["dtd", "end-tag", "lt-in-attribute"],
+)
+def test_an_unusual_sheet_that_is_not_well_formed_xml_is_damaged(no_calamine, xml):
+    assert rejected("l.xlsx", b.xlsx_with_sheet(xml), "REC") == DAMAGED
+
+
+@pytest.mark.parametrize("folder", ["chartsheets", "dialogsheets"])
+def test_a_first_sheet_in_another_folder_is_checked_too(no_calamine, folder):
+    content = b.xlsx_with_sheet(
+        b.sheet_xml(rec_header_row() + b'<row r="2"><c r="XFD2"><v>1</v></c></row>'), folder=folder
+    )
+    assert rejected("l.xlsx", content, "REC") == FAR
+
+
+@pytest.mark.parametrize("part", ["content.xml", "mimetype", "xl/workbook.bin"])
+def test_an_xlsx_with_the_parts_of_an_ods_or_xlsb_is_refused(no_calamine, part):
+    # calamine tries the .ods and .xlsb readers when the .xlsx one fails: those would read
+    # whatever these parts say, without any of the checks above.
+    out = io.BytesIO(b.xlsx_bytes("REC", b.rec_rows(1)))
+    with zipfile.ZipFile(out, "a") as archive:
+        archive.writestr(part, "<x/>")
+    assert rejected("l.xlsx", out.getvalue(), "REC") == MISMATCH
+
+
+def sheet_part(content: bytes) -> bytes:
+    return zipfile.ZipFile(io.BytesIO(content)).read("xl/worksheets/sheet1.xml")
+
+
+def scan(data: bytes, *cuts: int) -> bool:
+    """The cheap sheet checks fed in pieces cut at these offsets; True if unusual."""
+    checks = bf._SheetScan(101_000)
+    for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
+        checks.feed(data[start:end])
+    return checks.finish()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 47, 48, 49, 64, 65, 1000])
+def test_the_cheap_checks_do_not_depend_on_where_chunks_end(chunk):
+    usual = sheet_part(b.xlsx_bytes("REC", b.rec_rows(30)))
+    assert scan(usual, *range(chunk, len(usual), chunk)) is False
+    near = sheet_part(sheet_with("AX100999"))  # a six-digit row within the limit
+    assert scan(near, *range(chunk, len(near), chunk)) is False
+
+
+def test_a_far_reference_or_a_cell_without_r_is_found_across_any_chunk_end():
+    far = sheet_part(sheet_with("XFD5"))
+    at = far.index(b'r="XFD5"')
+    for cut in range(at - 60, at + 12):
+        with pytest.raises(FileRejected):
+            scan(far, cut)
+    without_r = b.sheet_xml(rec_header_row() + rec_data_row())
+    at = without_r.index(b"<row><c t=")
+    for cut in range(at - 60, at + 12):
+        assert scan(without_r, cut) is True
+
+
+def test_chunk_size_does_not_change_what_is_refused(monkeypatch):
+    monkeypatch.setattr(bf, "_CHUNK", 7)
+    assert len(read_batch("l.xlsx", b.xlsx_bytes("REC", b.rec_rows(30)), "REC").rows) == 30
+    assert rejected("l.xlsx", sheet_with("XFD1048576"), "REC") == FAR
+    content = b.xlsx_with_sheet(b.sheet_xml(rec_header_row() + rec_data_row(extra_cells=48)))
+    assert rejected("l.xlsx", content, "REC") == FAR
+
+
+REC_CELLS = [(0, c, name) for c, name in enumerate(REC)] + [(1, 0, "CC"), (1, 1, "1"), (1, 2, 10.0)]
+
+
+def test_the_reviewers_xls_with_one_cell_at_IV65536_is_refused_before_reading(no_calamine):
+    content = b.xls_bytes("REC", b.rec_rows(1), title=False, extra_cells=[(65535, 255, "x")])
+    assert len(content) < 6_000  # 1 GB for 3 s in calamine
+    assert rejected("l.xls", content, "REC") == FAR
+
+
+@pytest.mark.parametrize("row, col, refused", [(1, 50, True), (1, 49, False), (65535, 0, False)])
+def test_xls_cells_up_to_column_AX(row, col, refused):
+    content = b.xls_bytes("REC", b.rec_rows(2), title=False, extra_cells=[(row, col, "x")])
+    if refused:
+        assert rejected("l.xls", content, "REC") == FAR
+    else:
+        assert len(read_batch("l.xls", content, "REC").rows) == 2 + (row > 2 and col < 4)
+
+
+@pytest.mark.parametrize("row, refused", [(1004, False), (1005, True)])
+def test_xls_row_limit_follows_the_record_limit(row, refused):
+    content = b.biff_bytes([REC_CELLS + [(row, 3, "x")]])
+    if refused:
+        assert rejected("l.xls", content, "REC", max_records=5) == FAR_1005
+    else:
+        assert [line for line, _ in read_batch("l.xls", content, "REC", max_records=5).rows] == [2, row + 1]
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [
+        b.biff_dimensions(0, 1_000_000, 0, 16_384),  # 655 GB asked for: the process aborts
+        b.biff_dimensions(0, 3, 0, 51),  # one column too many
+        b.biff_dimensions(0, 101_001, 0, 4),  # one row too many
+        b.biff_dimensions(10, 5, 0, 4),  # first after last: calamine's 32-bit subtraction wraps around
+    ],
+    ids=["huge", "AY", "row-101001", "wraps"],
+)
+def test_xls_dimensions_beyond_the_limits_are_refused_before_reading(no_calamine, dimensions):
+    assert rejected("l.xls", b.biff_bytes([REC_CELLS], dimensions=[dimensions]), "REC") == FAR
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        (2, 60_000, 1.0),  # beyond what xlwt (or Excel) can write: BIFF8 columns have 16 bits
+        b.biff_mulrk(2, 45, [1] * 6),  # MULRK from AT to AY
+        b.biff_record(0x0006, struct.pack("<HHH", 2, 300, 0) + bytes(16)),  # a FORMULA in KO3
+    ],
+    ids=["number", "mulrk", "formula"],
+)
+def test_xls_cells_beyond_what_dimensions_says_are_refused_before_reading(no_calamine, cell):
+    content = b.biff_bytes([REC_CELLS + [cell]], dimensions=[b.biff_dimensions(0, 3, 0, 4)])
+    assert rejected("l.xls", content, "REC") == FAR
+
+
+def test_xls_minimal_files_are_read_with_regular_or_mini_streams():
+    for mini in (False, True):
+        content = b.biff_bytes([REC_CELLS + [b.biff_mulrk(2, 0, [7, 8, 9])], [(0, 0, "notas")]], mini=mini)
+        assert len(content) < 6_000
+        sheet = read_batch("l.xls", content, "REC")
+        assert sheet.rows == [(2, ("CC", "1", 10.0, None)), (3, (7, 8, 9, None))]
+
+
+def test_xls_far_cell_in_the_mini_stream_is_refused(no_calamine):
+    assert rejected("l.xls", b.biff_bytes([REC_CELLS + [(2, 50, 1.0)]], mini=True), "REC") == FAR
+
+
+def test_xls_other_sheets_count_too(no_calamine):
+    # calamine reads every sheet when it opens an .xls.
+    content = b.biff_bytes([REC_CELLS, [(0, 0, "a"), (65535, 255, 1.0)]])
+    assert rejected("l.xls", content, "REC") == FAR
+
+
+@pytest.mark.parametrize("corner_row, refused", [(1003, False), (1004, True)])
+def test_xls_all_sheets_together_may_not_need_more_cells_than_one_full_sheet(corner_row, refused):
+    # max_records=5: 1.005 rows by 50 columns = 50,250 cells; the first sheet needs 2 by 4.
+    content = b.biff_bytes([REC_CELLS, [(0, 0, "a"), (corner_row, 49, 1.0)]])
+    if refused:
+        assert rejected("l.xls", content, "REC", max_records=5) == FAR_1005
+    else:
+        assert len(read_batch("l.xls", content, "REC", max_records=5).rows) == 1
+
+
+def test_xls_many_sheets_each_within_the_limits_are_refused_together(no_calamine):
+    corners = [(0, 0, "a"), (65535, 49, 1.0)]  # 3.3 million cells each
+    assert rejected("l.xls", b.biff_bytes([REC_CELLS, corners, corners]), "REC") == FAR
+
+
+def test_xls_sheets_that_read_the_same_records_again_are_damaged(no_calamine):
+    # Every BOUNDSHEET counts in the cells above; reading more records than the stream holds
+    # is refused too, so that a few KB cannot keep the check (or calamine) busy.
+    long_sheet = [(row, 0, float(row)) for row in range(300)]
+    bf._check_xls(b.biff_bytes([REC_CELLS, long_sheet]), 100_000)  # each sheet once: fine
+    content = b.biff_bytes([REC_CELLS, long_sheet], boundsheets=[0, 1, 1, 1])
+    assert rejected("l.xls", content, "REC") == DAMAGED
+
+
+def test_xls_password_is_found_before_reading(no_calamine):
+    content = b.xls_bytes("EMI", b.emi_rows(2))
+    after = re.search(rb"\x09\x08\x10\x00", content).end() + 16
+    protected = content[:after] + b"\x2f\x00" + content[after + 2 :]
+    assert rejected("l.xls", protected, "EMI") == "El archivo está protegido con contraseña"
+
+
+@pytest.mark.parametrize("password", [False, True])
+def test_an_xls_that_is_also_a_zip_is_refused(no_calamine, password):
+    # calamine reads a file it cannot read as .xls (here: password-protected) as a zip if it
+    # ends like one: this .xlsx would then be read without any of its checks.
+    xls = b.xls_bytes("REC", b.rec_rows(1))
+    if password:
+        after = re.search(rb"\x09\x08\x10\x00", xls).end() + 16
+        xls = xls[:after] + b"\x2f\x00" + xls[after + 2 :]
+    assert rejected("l.xls", xls + sheet_with("XFD1048576"), "REC") == MISMATCH
+
+
+def test_xls_with_a_workbook_chain_that_loops_is_damaged(no_calamine):
+    content = bytearray(b.biff_bytes([REC_CELLS]))
+    cfb = bf._Cfb(bytes(content))
+    sectors = cfb.chain(int.from_bytes(cfb.entries[1][116:120], "little"))
+    struct.pack_into("<I", content, 512 + 4 * sectors[-1], sectors[0])  # the last sector points to the first
+    assert rejected("l.xls", bytes(content), "REC") == DAMAGED
