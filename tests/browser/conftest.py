@@ -105,6 +105,8 @@ def browser():
     if not os.path.exists(CHROMIUM):
         reason = f"Chromium no está instalado en {CHROMIUM}"
         print(reason)
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: en CI las pruebas de navegador deben ejecutarse (.ci/run lo instala)")
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
