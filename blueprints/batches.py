@@ -117,32 +117,39 @@ def errors_download(product, batch_id):
 @product_view("batch.confirm")
 def confirm(product, batch_id):
     """Confirmación de lote: the summary and the password; moves it to signature/authorization."""
-    batch = _batch(product, batch_id)
-    error = None
-    if request.method == "POST":
-        try:
-            batch = batches.confirm(batch, current_user._get_current_object(), request.form.get("password", ""))
-            return _done(product, "Confirmación de lote", f"El lote Nro: {batch.number} fue confirmado exitosamente.")
-        except batches.BatchRefused as exc:
-            error = exc.message
-    template = "batches/_confirm.html" if is_htmx_fragment() else "batches/confirm.html"
-    return render_template(template, product=product, batch=batch, error=error, type_name=batch_type_name(batch.kind))
+    return _password_action(
+        product, batch_id, batches.confirm, slug="confirm", title="Confirmación de lote",
+        done="El lote Nro: {number} fue confirmado exitosamente.", button="Confirmar", button_class="primary",
+    )  # fmt: skip
 
 
 @bp.route("/<int:batch_id>/eliminar", methods=["GET", "POST"])
 @product_view("batch.delete")
 def delete(product, batch_id):
     """Eliminar lote, after the password."""
+    return _password_action(
+        product, batch_id, batches.delete, slug="delete", title="Eliminar lote",
+        done="El lote Nro: {number} fue eliminado.", button="Eliminar", button_class="danger",
+    )  # fmt: skip
+
+
+def _password_action(product, batch_id, action, *, slug, title, done, button, button_class):
+    """A batch action behind the password: GET shows it (modal for htmx, page otherwise);
+    POST runs `action(batch, user, password)`; a refusal shows the form again with the message."""
     batch = _batch(product, batch_id)
     error = None
     if request.method == "POST":
         try:
-            batch = batches.delete(batch, current_user._get_current_object(), request.form.get("password", ""))
-            return _done(product, "Eliminar lote", f"El lote Nro: {batch.number} fue eliminado.")
+            batch = action(batch, current_user._get_current_object(), request.form.get("password", ""))
+            return _done(product, title, done.format(number=batch.number))
         except batches.BatchRefused as exc:
             error = exc.message
-    template = "batches/_delete.html" if is_htmx_fragment() else "batches/delete.html"
-    return render_template(template, product=product, batch=batch, error=error)
+    template = "batches/_password_dialog.html" if is_htmx_fragment() else "batches/password_page.html"
+    return render_template(
+        template, product=product, batch=batch, error=error, type_name=batch_type_name(batch.kind),
+        slug=slug, title=title, body=f"batches/_{slug}_body.html", button=button, button_class=button_class,
+        action_url=url_for(request.endpoint, product_id=product.id, batch_id=batch.id),
+    )  # fmt: skip
 
 
 def _done(product, title, message):
