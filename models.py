@@ -11,6 +11,7 @@ from peewee import (
     DatabaseProxy,
     DateField,
     DateTimeField,
+    DeferredForeignKey,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -306,6 +307,11 @@ class Card(BaseModel):
     masked_pan = CharField(max_length=19)
     status = CharField(max_length=12, index=True)
     created_at = DateTimeField(default=utcnow)
+    # Set by the card processor (services/processor.py); never the full card number.
+    serial = BigIntegerField(null=True)
+    expires_on = DateField(null=True)
+    account = DeferredForeignKey("LedgerAccount", null=True, on_delete="SET NULL")
+    record = DeferredForeignKey("BatchRecord", null=True, unique=True, on_delete="SET NULL")
 
 
 class Batch(BaseModel):
@@ -342,6 +348,20 @@ class Batch(BaseModel):
     confirmed_at = DateTimeField(null=True)
     deleted_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="deleted_batches")
     deleted_at = DateTimeField(null=True)
+    # Authorization (SPEC §6) and the costs frozen into its service order (SPEC §7).
+    signed_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="signed_batches")
+    signed_at = DateTimeField(null=True)
+    authorized_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="authorized_batches")
+    authorized_at = DateTimeField(null=True)
+    order = DeferredForeignKey("ServiceOrder", null=True, on_delete="SET NULL", backref="batches")
+    unit_price = BigIntegerField(default=0)
+    card_price_total = BigIntegerField(default=0)
+    distribution = BigIntegerField(default=0)
+    recharge_commission = BigIntegerField(default=0)
+    commission = BigIntegerField(default=0)
+    gmf = BigIntegerField(default=0)
+    deposited = BigIntegerField(default=0)  # Σ amounts credited to cards when processed
+    processed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = (
@@ -395,12 +415,106 @@ class BatchError(BaseModel):
 
 
 class ServiceOrder(BaseModel):
-    PENDING_PAYMENT = "PENDIENTE_PAGO"
-    PAID = ("EN_PROCESO", "PROCESADO")
+    """A service order (SPEC §7): the authorized batches of one company-product and their
+    costs, frozen at authorization. Status changes only through services/orders.py, each
+    one a conditional UPDATE on the expected status."""
 
+    PENDING_PAYMENT, PAYING = "PENDIENTE_PAGO", "PAGANDO"
+    IN_PROCESS, PROCESSED, VOIDED = "EN_PROCESO", "PROCESADO", "ANULADO"
+    PAID = (IN_PROCESS, PROCESSED)
+
+    company = ForeignKeyField(Company, backref="orders", on_delete="CASCADE")
     product = ForeignKeyField(Product, backref="orders", on_delete="CASCADE")
+    kind = CharField(max_length=3, default="")  # the batch type when all its batches share one
     status = CharField(max_length=16, index=True)
+    commission = BigIntegerField(default=0)  # Monto comisión (Σ commission + GMF)
+    iva = BigIntegerField(default=0)  # Monto IVA
+    os_total = BigIntegerField(default=0)  # Monto OS
+    amount = BigIntegerField(default=0)  # Monto
+    total_to_pay = BigIntegerField(default=0)  # Total a pagar
+    deposited = BigIntegerField(default=0)  # Monto depositado: what the bank debited
+    iva_rate = RateField(default=Decimal("0"))
+    iva_base = BigIntegerField(default=0)
+    card_price_total = BigIntegerField(default=0)
+    distribution = BigIntegerField(default=0)
+    recharge_commission = BigIntegerField(default=0)
+    gmf = BigIntegerField(default=0)
+    records = IntegerField(default=0)
+    done_records = IntegerField(default=0)  # processing progress
+    authorized_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="authorized_orders")
+    created_at = DateTimeField(default=utcnow, index=True)  # Fecha (de autorización)
+    paid_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="paid_orders")
+    paid_at = DateTimeField(null=True)
+    pay_message = CharField(max_length=200, default="")  # the bank's last refusal
+    voided_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="voided_orders")
+    voided_at = DateTimeField(null=True)
+    processed_at = DateTimeField(null=True)
+    claim_token = CharField(max_length=36, null=True)
+    claimed_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("product", "created_at"), False),)
+
+    @property
+    def number(self) -> int:
+        """Nro. de orden."""
+        return self.id
+
+
+class LedgerAccount(BaseModel):
+    """An account of the double-entry ledger (domain/ledger.py). Balances are never negative,
+    except for EXTERNAL accounts: the outside world (a company's bank account as seen from our
+    books), whose balance is minus what the program has taken from it."""
+
+    EXTERNAL, REVENUE, TAX, FUNDING, CARD, MASTER = "EXTERNA", "INGRESO", "IMPUESTO", "FONDEO", "TARJETA", "MAESTRA"
+
+    code = CharField(max_length=80, unique=True)
+    name = CharField(max_length=160)
+    kind = CharField(max_length=12)
+    company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
+    product = ForeignKeyField(Product, null=True, on_delete="CASCADE")
+    balance = BigIntegerField(default=0)
+    allow_negative = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+
+
+class LedgerOperation(BaseModel):
+    """One balanced operation; its unique key makes a retried operation post nothing twice."""
+
+    key = CharField(max_length=120, unique=True)
+    description = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+class LedgerPosting(BaseModel):
+    """Append-only: one line of an operation, with the account's balance right after it."""
+
+    operation = ForeignKeyField(LedgerOperation, backref="postings", on_delete="RESTRICT")
+    account = ForeignKeyField(LedgerAccount, backref="postings", on_delete="RESTRICT")
+    amount = BigIntegerField()  # signed centavos: + into the account, - out of it
+    balance_after = BigIntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "id"), False),)
+
+
+class VerificationCode(BaseModel):
+    """A 6-digit code e-mailed to confirm a payment (SPEC §2): hashed, 10 minutes, single use,
+    3 tries; issuing a new one for the same purpose retires the previous."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    purpose = CharField(max_length=60)
+    code_hash = CharField(max_length=255)
+    expires_at = DateTimeField()
+    attempts = IntegerField(default=0)
+    used_at = DateTimeField(null=True)
+    retired = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "purpose"), False),)
 
 
 class SchemaVersion(BaseModel):
@@ -431,6 +545,9 @@ ALL_MODELS = [
     ServiceOrder,
 ]
 
+# Tables of migration 2 (ServiceOrder is recreated there: migration 1 made a placeholder).
+LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode]
+
 
 def _migration_1(database):
     database.create_tables(ALL_MODELS)
@@ -441,8 +558,36 @@ def _migration_1(database):
     )
 
 
+def _migration_2(database):
+    """Authorization, service orders, ledger, processing (issue 4)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(database.obj if isinstance(database, DatabaseProxy) else database)
+    # Migration 1's service_order was a placeholder nothing wrote to but tests: rebuilt in full.
+    database.drop_tables([ServiceOrder])
+    database.create_tables([ServiceOrder, *LEDGER_MODELS])
+    batch_columns = [
+        "signed_by", "signed_at", "authorized_by", "authorized_at", "order", "unit_price",
+        "card_price_total", "distribution", "recharge_commission", "commission", "gmf",
+        "deposited", "processed_at",
+    ]  # fmt: skip
+    card_columns = ["serial", "expires_on", "account", "record"]
+    # Migration 1 creates tables from today's models, so a new database has these already.
+    operations = []
+    for model, names in ((Batch, batch_columns), (Card, card_columns)):
+        table = model._meta.table_name
+        present = {c.name for c in database.get_columns(table)}
+        for name in names:
+            field = model._meta.fields[name]
+            if field.column_name not in present:
+                operations.append(migrator.add_column(table, field.column_name, field))
+    migrate(*operations)
+    database.execute_sql("CREATE INDEX IF NOT EXISTS batch_order_id ON batch (order_id)")
+    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS card_record_id ON card (record_id)")
+
+
 # Ordered schema migrations; append new ones, never edit an applied one.
-MIGRATIONS = [_migration_1]
+MIGRATIONS = [_migration_1, _migration_2]
 
 
 def upgrade(database=None) -> list[int]:
@@ -463,7 +608,7 @@ def upgrade(database=None) -> list[int]:
 
 def drop_all(database=None):
     database = database or db
-    database.drop_tables([SchemaVersion, *ALL_MODELS], cascade=not _is_sqlite(database))
+    database.drop_tables([SchemaVersion, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database))
 
 
 def _is_sqlite(database) -> bool:

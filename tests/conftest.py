@@ -61,10 +61,10 @@ def clean_db(app):
     models.db.connect(reuse_if_open=True)
     if models._is_sqlite(models.db):
         with models.db.atomic():
-            for model in reversed(models.ALL_MODELS):
+            for model in reversed(models.ALL_MODELS + models.LEDGER_MODELS):
                 model.delete().execute()
     else:
-        tables = ", ".join(f'"{m._meta.table_name}"' for m in models.ALL_MODELS)
+        tables = ", ".join(f'"{m._meta.table_name}"' for m in models.ALL_MODELS + models.LEDGER_MODELS)
         models.db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     models.db.close()
 
