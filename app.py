@@ -73,13 +73,19 @@ def _load_user(user_id: str):
     return user
 
 
+# The query arguments a table's pager carries to the next page: search text and criteria.
+PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado")
+
+
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, batches, companies, settings
+    from blueprints import auth, authorization, batches, companies, orders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
     app.register_blueprint(companies.bp)
     app.register_blueprint(batches.bp)
+    app.register_blueprint(authorization.bp)
+    app.register_blueprint(orders.bp)
     import help
 
     app.register_blueprint(help.bp)
@@ -202,6 +208,24 @@ def _register_template_helpers(app: Flask) -> None:
 
         return STATUS_LABELS.get(status, status)
 
+    @app.template_filter("order_status")
+    def _order_status(status):
+        from services.orders import ORDER_STATUS_LABELS
+
+        return ORDER_STATUS_LABELS.get(status, status)
+
+    @app.template_filter("record_status")
+    def _record_status(status):
+        from services.orders import RECORD_STATUS_LABELS
+
+        return RECORD_STATUS_LABELS.get(status, status)
+
+    @app.template_filter("mask_account")
+    def _mask_account(number):
+        """A bank account shown by its last 4 digits only."""
+        number = str(number or "")
+        return ("•••• " + number[-4:]) if number else "Sin cuenta registrada"
+
     @app.template_filter("batch_observations")
     def _batch_observations(batch):
         from services.batches import observations
@@ -210,10 +234,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     @app.template_global()
     def page_url(endpoint, number, params=None):
-        """URL of page `number` of a table, keeping the search text (and nothing else a user
+        """URL of page `number` of a table, keeping the search text and criteria (and nothing else a user
         could put in the query string)."""
-        search = {"q": request.args["q"][:60]} if request.args.get("q") else {}
-        return url_for(endpoint, **(params or {}), **search, pagina=number)
+        kept = {k: request.args[k][:60] for k in PAGE_ARGS if request.args.get(k)}
+        return url_for(endpoint, **(params or {}), **kept, pagina=number)
 
     @app.context_processor
     def _layout_context():

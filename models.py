@@ -563,8 +563,10 @@ def _migration_2(database):
     from playhouse.migrate import SchemaMigrator, migrate
 
     migrator = SchemaMigrator.from_database(database.obj if isinstance(database, DatabaseProxy) else database)
-    # Migration 1's service_order was a placeholder nothing wrote to but tests: rebuilt in full.
-    database.drop_tables([ServiceOrder])
+    # Migration 1's service_order was a placeholder nothing wrote to but tests: rebuilt in full
+    # (only that placeholder: a table that already has the order columns is kept as it is).
+    if "total_to_pay" not in {c.name for c in database.get_columns("service_order")}:
+        database.drop_tables([ServiceOrder])
     database.create_tables([ServiceOrder, *LEDGER_MODELS])
     batch_columns = [
         "signed_by", "signed_at", "authorized_by", "authorized_at", "order", "unit_price",

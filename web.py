@@ -101,20 +101,21 @@ MENU = (
         BATCH_PERMS + INNOMINATE_PERMS,
         (
             MenuItem("Carga de lotes", "batches.upload", ("batch.upload", "batch.confirm", "batch.delete")),
-            MenuItem("Autorización", None, ("batch.sign", "batch.authorize")),
+            MenuItem("Autorización", "authorization.index", ("batch.sign", "batch.authorize")),
             MenuItem("Tarjetas innominadas - Solicitud", None, ("innominate.request",)),
             MenuItem("Tarjetas innominadas - Afiliación", None, ("innominate.affiliate",)),
         ),
-        ("batches",),
+        ("batches", "authorization"),
     ),
     MenuSection(
         "Consultas",
         "companies.section_queries",
         ORDER_PERMS + CARD_PERMS,
         (
-            MenuItem("Órdenes de servicio", None, ("order.view",)),
+            MenuItem("Órdenes de servicio", "orders.index", ("order.view",)),
             MenuItem("Consulta de tarjetas", None, CARD_PERMS),
         ),
+        ("orders",),
     ),
     MenuSection(
         "Servicios",

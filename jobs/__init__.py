@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 import models
 from services.batches import validate_waiting
 from services.mail import retry_pending
+from services.processing import process_orders
 
 log = logging.getLogger("jobs")
 # One line per run of a 1-second job would drown the log; keep warnings and errors.
@@ -55,6 +56,7 @@ def validate_batches(app) -> int:
 
 JOBS = [
     (validate_batches, 1),
+    (process_orders, 2),
     (send_outbox, 60),
     (purge_login_attempts, 3600),
 ]

@@ -25,6 +25,13 @@ class Event(StrEnum):
     BATCH_UPLOAD = "batch:upload"
     BATCH_CONFIRM = "batch:confirm"
     BATCH_DELETE = "batch:delete"
+    BATCH_SIGN = "batch:sign"
+    BATCH_UNSIGN = "batch:unsign"
+    ORDER_CREATE = "order:create"
+    ORDER_VOID = "order:void"
+    ORDER_PAY = "order:pay"
+    ORDER_PAY_REFUSED = "order:pay-refused"
+    ORDER_CODE_SENT = "order:code-sent"
 
 
 def client_ip() -> str:

@@ -34,6 +34,32 @@
     if (name) { name.textContent = input.files.length ? input.files[0].name : ""; }
   });
 
+  // Tables with check boxes: the header box selects or clears every row of its table.
+  document.addEventListener("change", function (event) {
+    var all = event.target;
+    if (!all.matches || !all.matches("[data-select-all]")) { return; }
+    var table = document.getElementById(all.getAttribute("data-select-all"));
+    if (!table) { return; }
+    table.querySelectorAll('tbody input[type="checkbox"]').forEach(function (box) { box.checked = all.checked; });
+  });
+
+  // Expandable rows (an order's batches): hidden once JavaScript runs, shown by their button.
+  function collapseRows(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-collapsible]").forEach(function (row) {
+      if (!row.dataset.ready) { row.hidden = true; row.dataset.ready = "1"; }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { collapseRows(document); });
+  document.addEventListener("htmx:load", function (event) { collapseRows(event.detail.elt.parentNode || document); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-toggle]");
+    if (!button) { return; }
+    var row = document.getElementById(button.getAttribute("data-toggle"));
+    if (!row) { return; }
+    row.hidden = !row.hidden;
+    button.setAttribute("aria-expanded", row.hidden ? "false" : "true");
+  });
+
   // htmx errors: say what happened, in Spanish, instead of doing nothing.
   var ERRORS = {
     400: "La solicitud no es válida o el formulario venció. Recarga la página e inténtalo de nuevo.",

@@ -77,18 +77,18 @@ def test_db_upgrade_is_idempotent(cli):
     assert (first.exit_code, second.exit_code) == (0, 0)
     assert first.output == "El esquema ya está al día.\n"
     assert second.output == "El esquema ya está al día.\n"
-    assert [v.version for v in SchemaVersion.select()] == [1]
+    assert [v.version for v in SchemaVersion.select()] == list(range(1, len(models.MIGRATIONS) + 1))
 
 
 def test_db_upgrade_applies_missing_migrations_and_keeps_data(cli, company):
     SchemaVersion.delete().execute()
     result = cli("db", "upgrade")
     assert result.exit_code == 0
-    assert result.output == "Migraciones aplicadas: [1]\n"
+    assert result.output == f"Migraciones aplicadas: {list(range(1, len(models.MIGRATIONS) + 1))}\n"
     assert Company.get(Company.nit == NIT).name == "ACME SAS"  # existing tables untouched
     again = cli("db", "upgrade")
     assert again.output == "El esquema ya está al día.\n"
-    assert [v.version for v in SchemaVersion.select()] == [1]
+    assert [v.version for v in SchemaVersion.select()] == list(range(1, len(models.MIGRATIONS) + 1))
 
 
 def test_opening_the_database_emits_no_deprecation_warning(database_url):
@@ -852,3 +852,14 @@ def test_outbox_limit(cli):
     assert "u2@example.com" in result.output and "u1@example.com" in result.output
     assert "u0@example.com" not in result.output
     assert cli("outbox", "--limit", "0").exit_code == 2
+
+
+def test_migration_2_keeps_existing_service_orders(cli, company):
+    """Migration 2 rebuilds only migration 1's placeholder order table, never one with orders."""
+    from tests.factories import make_product
+
+    product = make_product(company)
+    order = models.ServiceOrder.create(company=company, product=product, status="PENDIENTE_PAGO", total_to_pay=123)
+    SchemaVersion.delete().where(SchemaVersion.version == 2).execute()
+    assert cli("db", "upgrade").output == "Migraciones aplicadas: [2]\n"
+    assert models.ServiceOrder.get_by_id(order.id).total_to_pay == 123

@@ -1,0 +1,167 @@
+"""Lotes > Autorización: sign, withdraw a signature, authorize into service orders, delete (manual 3.3)."""
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+
+from models import Batch, utcnow
+from services import orders
+from web import paginate, product_view
+
+bp = Blueprint("authorization", __name__, url_prefix="/productos/<int:product_id>/autorizacion")
+
+PERMS = ("batch.sign", "batch.authorize")
+PENDING_KEY = "authorization"
+PENDING_MINUTES = 10  # "Calcular orden de servicio" must be answered within this time
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every authorization page needs a session."""
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _context(product, **extra):
+    two = product.company.signatures == 2
+    to_sign = list(orders.to_sign(product)) if two else []
+    to_authorize = list(orders.to_authorize(product))
+    return {
+        "product": product,
+        "two_signatures": two,
+        "to_sign": to_sign,
+        "to_authorize": to_authorize,
+        "estimates": orders.estimates(product, to_sign + to_authorize),
+        "can": g.permissions,
+        "grouping": request.form.get("agrupacion", "tipo"),
+        "selected": {int(i) for i in request.form.getlist("lote") if i.isdigit()},
+        **extra,
+    }
+
+
+@bp.route("", methods=["GET"])
+@product_view(*PERMS)
+def index(product):
+    """Autorización de lotes: the batches to sign and to authorize, with their estimated cost."""
+    return render_template("authorization/index.html", **_context(product))
+
+
+ACTIONS = {
+    # action: (permission, status of the table it acts on)
+    "firmar": ("batch.sign", Batch.TO_SIGN),
+    "desasociar": ("batch.sign", Batch.TO_AUTHORIZE),
+    "autorizar": ("batch.authorize", Batch.TO_AUTHORIZE),
+    "eliminar": ("batch.delete", None),
+}
+
+
+@bp.route("", methods=["POST"])
+@product_view(*PERMS)
+def act(product):
+    """Firmar / Desasociar / Autorizar / Eliminar the checked batches, after the password."""
+    action = request.form.get("accion", "")
+    if action not in ACTIONS:
+        abort(400)
+    permission, status = ACTIONS[action]
+    if permission not in g.permissions:
+        abort(403)
+    ids = [i for i in request.form.getlist("lote") if i.isdigit()]
+    user, password = _user(), request.form.get("password", "")
+    try:
+        if action == "firmar":
+            done = orders.sign(product, ids, user, password)
+            flash(f"{_count(done)} firmado(s). Falta la autorización de otro usuario.", "success")
+        elif action == "desasociar":
+            done = orders.unsign(product, ids, user, password)
+            flash(f"Se retiró tu firma de {_count(done)}.", "success")
+        elif action == "eliminar":
+            table = request.form.get("tabla")
+            status = Batch.TO_SIGN if table == "firmar" else Batch.TO_AUTHORIZE
+            done = orders.delete_selected(product, ids, user, password, status)
+            flash(f"{_count(done)} eliminado(s).", "success")
+        else:
+            grouping = request.form.get("agrupacion", "tipo")
+            orders.check_authorize_password(user, password)
+            orders.plan(product, ids, user, grouping)  # refuse now, not on the next page
+            session[PENDING_KEY] = {
+                "product": product.id, "ids": [int(i) for i in ids], "grouping": grouping,
+                "at": utcnow().isoformat(),
+            }  # fmt: skip
+            return redirect(url_for("authorization.calculate", product_id=product.id))
+    except orders.OrderRefused as exc:
+        return render_template("authorization/index.html", **_context(product, error=exc.message)), 422
+    return redirect(url_for("authorization.index", product_id=product.id))
+
+
+def _count(batches) -> str:
+    return "1 lote" if len(batches) == 1 else f"{len(batches)} lotes"
+
+
+def _pending(product):
+    pending = session.get(PENDING_KEY)
+    if not pending or pending.get("product") != product.id:
+        return None
+    started = datetime.fromisoformat(pending["at"])
+    if utcnow() - started > timedelta(minutes=PENDING_MINUTES):
+        session.pop(PENDING_KEY, None)
+        return None
+    return pending
+
+
+@bp.route("/calcular", methods=["GET"])
+@product_view("batch.authorize")
+def calculate(product):
+    """Calcular orden de servicio: one row per order to create, each with its batches."""
+    pending = _pending(product)
+    if pending is None:
+        flash("Selecciona de nuevo los lotes a autorizar.", "error")
+        return redirect(url_for("authorization.index", product_id=product.id))
+    try:
+        planned = orders.plan(product, pending["ids"], _user(), pending["grouping"])
+    except orders.OrderRefused as exc:
+        session.pop(PENDING_KEY, None)
+        flash(exc.message, "error")
+        return redirect(url_for("authorization.index", product_id=product.id))
+    return render_template("authorization/calculate.html", product=product, planned=planned)
+
+
+@bp.route("/calcular", methods=["POST"])
+@product_view("batch.authorize")
+def calculate_post(product):
+    """Autorizar creates the orders and opens Órdenes de servicio; Cancelar goes back."""
+    pending = _pending(product)
+    session.pop(PENDING_KEY, None)
+    if request.form.get("accion") == "cancelar":
+        return redirect(url_for("authorization.index", product_id=product.id))
+    if pending is None:
+        flash("La autorización venció; selecciona de nuevo los lotes.", "error")
+        return redirect(url_for("authorization.index", product_id=product.id))
+    try:
+        created = orders.authorize(product, pending["ids"], _user(), pending["grouping"])
+    except orders.OrderRefused as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("authorization.index", product_id=product.id))
+    numbers = ", ".join(str(o.id) for o in created)
+    noun = "la orden de servicio Nro." if len(created) == 1 else "las órdenes de servicio Nro."
+    flash(f"Se creó {noun} {numbers}." if len(created) == 1 else f"Se crearon {noun} {numbers}.", "success")
+    return redirect(url_for("orders.index", product_id=product.id))
+
+
+@bp.route("/lotes/<int:batch_id>")
+@product_view(*PERMS)
+def records(product, batch_id):
+    """The records of a batch waiting for a signature (documento, nombre, estado)."""
+    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
+    if batch is None or batch.status not in (Batch.TO_SIGN, Batch.TO_AUTHORIZE):
+        abort(404)
+    search = request.args.get("q", "").strip()[:40]
+    page = paginate(orders.records_of(batch, search))
+    return render_template(
+        "orders/records.html", product=product, batch=batch, page=page, q=search, names=orders.holder_names(page.items),
+        back_url=url_for("authorization.index", product_id=product.id), back_label="Autorización",
+        endpoint="authorization.records", params={"product_id": product.id, "batch_id": batch.id},
+    )  # fmt: skip

@@ -1,0 +1,109 @@
+"""Verification codes e-mailed before money moves (SPEC §2): 6 digits, valid 10 minutes,
+single use, 3 tries. Only a hash is stored; issuing a new code for the same purpose (the
+"Reenviar código" button) retires the previous one.
+
+Every check is a conditional UPDATE, so two requests racing with the same code can't both
+use it, and a fourth try is refused even if three run at once.
+"""
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+
+from models import VerificationCode, db, utcnow
+from services.mail import send_mail
+
+VALIDITY = timedelta(minutes=10)
+MAX_TRIES = 3
+RESEND_AFTER = timedelta(seconds=30)
+
+WRONG = "El código de verificación no es correcto"
+EXPIRED = "El código de verificación venció. Solicita uno nuevo con «Reenviar código»"
+USED_UP = "Superaste los intentos permitidos. Solicita un código nuevo con «Reenviar código»"
+MISSING = "Ingresa el código de verificación enviado a tu correo"
+TOO_SOON = "Ya enviamos un código hace unos segundos; revisa tu correo antes de pedir otro"
+
+
+def _digest(user_id: int, purpose: str, code: str) -> str:
+    """Keyed with the app secret: a leaked table doesn't give the codes (10^6 is easy to brute force)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def issue(user, purpose: str, subject: str, what: str) -> VerificationCode | None:
+    """Retire any live code for (user, purpose), create a new one and e-mail it.
+
+    Returns None (and sends nothing) if a code was sent less than RESEND_AFTER ago."""
+    now = utcnow()
+    recent = (
+        VerificationCode.select()
+        .where(
+            (VerificationCode.user == user.id)
+            & (VerificationCode.purpose == purpose)
+            & (VerificationCode.created_at > now - RESEND_AFTER)
+            & (VerificationCode.retired == False)  # noqa: E712 (peewee expression)
+        )
+        .exists()
+    )
+    if recent:
+        return None
+    code = f"{secrets.randbelow(10**6):06d}"
+    with db.atomic():
+        VerificationCode.update(retired=True).where(
+            (VerificationCode.user == user.id) & (VerificationCode.purpose == purpose)
+        ).execute()
+        row = VerificationCode.create(
+            user=user.id, purpose=purpose, code_hash=_digest(user.id, purpose, code), expires_at=now + VALIDITY
+        )
+    minutes = int(VALIDITY.total_seconds() // 60)
+    send_mail(
+        user.email,
+        subject,
+        f"Hola {user.first_name}:\n\nTu código de verificación para {what} es: {code}\n\n"
+        f"Es válido por {minutes} minutos y sirve una sola vez. Si no solicitaste esta operación, "
+        "no compartas el código y comunícate con el administrador de tu empresa.\n\nConexión Empresas",
+    )
+    return row
+
+
+def check(user, purpose: str, code: str) -> str | None:
+    """Use the live code for (user, purpose): None if `code` is right (it is now spent),
+    else the Spanish reason. Wrong, expired, retired and used-up codes are all refused."""
+    code = (code or "").strip()
+    if not code:
+        return MISSING
+    live = (
+        VerificationCode.select()
+        .where(
+            (VerificationCode.user == user.id)
+            & (VerificationCode.purpose == purpose)
+            & (VerificationCode.retired == False)  # noqa: E712
+            & VerificationCode.used_at.is_null()
+        )
+        .order_by(VerificationCode.id.desc())
+        .first()
+    )
+    if live is None:
+        return EXPIRED
+    now = utcnow()
+    if live.expires_at <= now:
+        return EXPIRED
+    # Count the try first (conditional: never past MAX_TRIES, even with parallel requests).
+    counted = (
+        VerificationCode.update(attempts=VerificationCode.attempts + 1)
+        .where((VerificationCode.id == live.id) & (VerificationCode.attempts < MAX_TRIES))
+        .execute()
+    )
+    if not counted:
+        return USED_UP
+    if not (len(code) == 6 and code.isdigit() and hmac.compare_digest(live.code_hash, _digest(user.id, purpose, code))):
+        return USED_UP if live.attempts + 1 >= MAX_TRIES else WRONG
+    spent = (
+        VerificationCode.update(used_at=now)
+        .where((VerificationCode.id == live.id) & VerificationCode.used_at.is_null())
+        .execute()
+    )
+    return None if spent else EXPIRED

@@ -1,0 +1,231 @@
+"""Processing of paid service orders (SPEC §7): the job that sends their records to the card
+processor. EMI/INN create cards, REC credit balances, AFI assign cardholders; each record
+becomes PROCESADO or RECHAZADO (with a reason), then each batch and the order PROCESADO.
+
+An order is claimed with a conditional UPDATE (like services/batches.claim_next). Its records
+go in chunks of CHUNK, one transaction each holding the chunk's effects (cards, postings), the
+records' new status and the order's progress. The transaction starts by re-checking the claim
+(a conditional UPDATE on claim_token, which on PostgreSQL also locks the order's row until the
+commit, so nobody can take the order over mid-chunk) and re-checks it at the end: a lost claim
+rolls the chunk back. A run killed at any moment leaves whole chunks only, and the next run
+(once the claim is stale) goes on with the records still VALIDO; cards are unique per record
+(Card.record) and recharges per ledger key ("rec:<record id>"), so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import orjson
+import peewee
+
+from domain.processor import AssignRequest, CardProcessor, CreditRequest, Holder, IssueRequest, ProductTerms
+from models import Batch, BatchRecord, ServiceOrder, db, utcnow
+from services.batches import no_cyclic_gc
+from services.ledger import is_sqlite
+from services.processor import SimulatedProcessor, product_terms
+
+CHUNK = 5_000
+STALE_CLAIM = timedelta(minutes=2)
+
+VALID, PROCESSED, REJECTED = "VALIDO", "PROCESADO", "RECHAZADO"
+# Raw SQL: peewee would spend longer turning 5,000 rows into tuples than SQLite takes to read them.
+RECORDS_SQL = (
+    "SELECT id, line, id_type, id_number, amount, data FROM batch_record "
+    "WHERE batch_id = ? AND status = ? AND line > ? ORDER BY line LIMIT ?"
+)
+DESCRIPTION_MAX = 200
+
+
+def default_processor() -> CardProcessor:
+    return SimulatedProcessor()
+
+
+def process_paid_orders(limit: int = 5, processor: CardProcessor | None = None) -> int:
+    """Job body: process paid orders (EN_PROCESO) one after another; returns how many it finished."""
+    processor = processor or default_processor()
+    finished = 0
+    with no_cyclic_gc():
+        for _ in range(limit):
+            claim = claim_next()
+            if claim is None:
+                break
+            order, token = claim
+            # An exception leaves the claim to go stale: the next run after it retries the order.
+            if run_order(order, token, processor):
+                finished += 1
+    return finished
+
+
+def claim_next() -> tuple[ServiceOrder, str] | None:
+    """Claim one paid order nobody is processing (or whose processing died) with a conditional UPDATE."""
+    stale = utcnow() - STALE_CLAIM
+    free = (ServiceOrder.status == ServiceOrder.IN_PROCESS) & (
+        ServiceOrder.claimed_at.is_null() | (ServiceOrder.claimed_at < stale)
+    )
+    waiting = ServiceOrder.select(ServiceOrder.id).where(free).order_by(ServiceOrder.id).limit(5)
+    for candidate in list(waiting):
+        token = str(uuid.uuid4())
+        claimed = (
+            ServiceOrder.update(claim_token=token, claimed_at=utcnow(), attempts=ServiceOrder.attempts + 1)
+            .where((ServiceOrder.id == candidate.id) & free)
+            .execute()
+        )
+        if claimed:
+            return ServiceOrder.get_by_id(candidate.id), token
+    return None
+
+
+def run_order(order: ServiceOrder, token: str, processor: CardProcessor) -> bool:
+    """Process every batch of a claimed order, then mark it PROCESADO. False if the claim was lost."""
+    terms = product_terms(order.product)
+    batches = Batch.select().where((Batch.order == order.id) & (Batch.status == Batch.IN_PROCESS)).order_by(Batch.id)
+    for batch in list(batches):
+        if not run_batch(order, token, batch, terms, processor):
+            return False
+    return _finish_order(order, token)
+
+
+def run_batch(order: ServiceOrder, token: str, batch: Batch, terms: ProductTerms, processor: CardProcessor) -> bool:
+    handler = HANDLERS[batch.kind]
+    after = -1  # the last line done in this run: later chunks don't rescan the done records
+    while True:
+        outcome = _process_chunk(order, token, batch, terms, processor, handler, after)
+        if outcome is False:
+            return False
+        if outcome is None:
+            return _finish_batch(order, token, batch)
+        after = outcome
+
+
+def _process_chunk(order, token, batch, terms, processor, handler, after: int):
+    """One chunk in one transaction: the last line done, None when no record is left, False if
+    the claim was lost (everything of the chunk rolled back)."""
+    with db.atomic() as transaction:
+        if not _keep_claim(order, token):
+            transaction.rollback()
+            return False
+        rows = db.execute_sql(RECORDS_SQL.replace("?", db.param), (batch.id, VALID, after, CHUNK)).fetchall()
+        if not rows:
+            return None
+        results = handler(processor, terms, batch, rows)
+        rejected = [(result.reason, result.reference) for result in results if not result.ok]
+        _mark_records(batch, rows[0][1], rows[-1][1], rejected)
+        progressed = (
+            ServiceOrder.update(done_records=ServiceOrder.done_records + len(rows), claimed_at=utcnow())
+            .where(_ours(order, token))
+            .execute()
+        )
+        if not progressed:
+            transaction.rollback()
+            return False
+    return rows[-1][1]
+
+
+def _ours(order, token):
+    return (
+        (ServiceOrder.id == order.id)
+        & (ServiceOrder.claim_token == token)
+        & (ServiceOrder.status == ServiceOrder.IN_PROCESS)
+    )
+
+
+def _keep_claim(order, token) -> bool:
+    return bool(ServiceOrder.update(claimed_at=utcnow()).where(_ours(order, token)).execute())
+
+
+def _mark_records(batch: Batch, first_line: int, last_line: int, rejected: list[tuple[str, int]]) -> None:
+    """The rejected records with their reasons, then every other record of the chunk PROCESADO
+    (the chunk is exactly the VALIDO records between its first and last line)."""
+    if rejected:
+        with peewee.__exception_wrapper__:
+            if is_sqlite():
+                db.connection().executemany(
+                    "UPDATE batch_record SET status = 'RECHAZADO', reason = ? WHERE id = ?", rejected
+                )
+            else:
+                from psycopg2.extras import execute_values
+
+                with db.connection().cursor() as cursor:
+                    execute_values(
+                        cursor,
+                        "UPDATE batch_record AS r SET status = 'RECHAZADO', reason = v.reason "
+                        "FROM (VALUES %s) AS v(reason, id) WHERE r.id = v.id",
+                        rejected,
+                        page_size=len(rejected),
+                    )
+    BatchRecord.update(status=PROCESSED).where(
+        (BatchRecord.batch == batch.id)
+        & (BatchRecord.status == VALID)
+        & (BatchRecord.line >= first_line)
+        & (BatchRecord.line <= last_line)
+    ).execute()
+
+
+def _finish_batch(order: ServiceOrder, token: str, batch: Batch) -> bool:
+    with db.atomic() as transaction:
+        if not _keep_claim(order, token):
+            transaction.rollback()
+            return False
+        deposited = (
+            BatchRecord.select(peewee.fn.COALESCE(peewee.fn.SUM(BatchRecord.amount), 0))
+            .where((BatchRecord.batch == batch.id) & (BatchRecord.status == PROCESSED))
+            .scalar()
+        )
+        Batch.update(status=Batch.PROCESSED, processed_at=utcnow(), deposited=deposited).where(
+            (Batch.id == batch.id) & (Batch.status == Batch.IN_PROCESS)
+        ).execute()
+    return True
+
+
+def _finish_order(order: ServiceOrder, token: str) -> bool:
+    with db.atomic() as transaction:
+        if Batch.select().where((Batch.order == order.id) & (Batch.status == Batch.IN_PROCESS)).exists():
+            transaction.rollback()  # a batch is still in process (moved in meanwhile): the next run
+            return False
+        finished = (
+            ServiceOrder.update(status=ServiceOrder.PROCESSED, processed_at=utcnow(), claim_token=None, claimed_at=None)
+            .where(_ours(order, token))
+            .execute()
+        )
+    return bool(finished)
+
+
+# ---------------------------------------------------------------- one handler per batch kind
+# rows are (record id, line, id_type, id_number, amount, data JSON)
+
+
+def _issue_named(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
+    requests = [IssueRequest(row[0], Holder.from_record(orjson.loads(row[5]))) for row in rows]
+    return processor.issue(terms, requests)
+
+
+def _issue_innominate(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
+    return processor.issue(terms, [IssueRequest(row[0], None) for row in rows])
+
+
+def _credit(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
+    label = f"Recarga lote {batch.number}"
+    requests = []
+    for record_id, _line, id_type, id_number, amount, data in rows:
+        note = orjson.loads(data).get("description") or ""
+        description = f"{label}: {note}" if note else label
+        requests.append(CreditRequest(record_id, id_type, id_number, amount, description[:DESCRIPTION_MAX]))
+    return processor.credit(terms, requests)
+
+
+def _assign(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
+    requests = []
+    for record_id, *_rest, data in rows:
+        record = orjson.loads(data)
+        requests.append(AssignRequest(record_id, str(record.get("card") or ""), Holder.from_record(record)))
+    return processor.assign(terms, requests)
+
+
+HANDLERS = {"EMI": _issue_named, "INN": _issue_innominate, "REC": _credit, "AFI": _assign}
+
+
+def process_orders(app) -> int:
+    """The scheduled job (jobs/__init__.py): process paid orders, resumable after a crash."""
+    return process_paid_orders()

@@ -1,0 +1,649 @@
+"""Lotes > Autorización and Consultas > Órdenes de servicio: sign, authorize, void, pay."""
+
+import re
+import threading
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from models import (
+    AuditEvent,
+    BankAccount,
+    BankMovement,
+    Batch,
+    BatchRecord,
+    OutboxMessage,
+    ServiceOrder,
+    VerificationCode,
+    utcnow,
+)
+from services import ledger, orders
+from tests.conftest import login, post
+from tests.factories import PASSWORD, make_company, make_product, make_user
+
+FEES = {  # the demo schedule of the issue
+    "card_price_named": 1_000,
+    "distribution_cost": 500_000,
+    "recharge_rate": "0.01",
+    "recharge_min": 10_000,
+    "gmf_rate": "0.004",
+}
+
+
+@pytest.fixture
+def world(db):
+    from decimal import Decimal
+
+    fees = {k: Decimal(v) if isinstance(v, str) else v for k, v in FEES.items()}
+    company = make_company("JAHC TEST", nit="900291499", balance=100_000_000)
+    product = make_product(company, "Clásica / Visa", **fees)
+    coop = make_company("COOP TEST", nit="9013434540", signatures=2, balance=100_000_000)
+    coop_product = make_product(coop, "Clásica / Visa", **fees)
+    other = make_company("OTRA SA", nit="800999111", balance=100_000_000)
+    other_product = make_product(other, "Clásica / Visa", **fees)
+    make_user("jefe", perms={product: "all"})
+    make_user("pagador", perms={product: "order.view,order.pay"})
+    make_user("consulta", perms={product: "order.view"})
+    make_user("cargador", perms={product: "batch.upload,batch.confirm"})
+    make_user("firmante", perms={coop_product: "batch.sign,batch.delete,order.view"})
+    make_user("autorizador", perms={coop_product: "batch.authorize,order.view,order.pay,order.void"})
+    make_user("ambos", perms={coop_product: "batch.sign,batch.authorize,order.view"})
+    make_user("ajeno", perms={other_product: "all"})
+    return {"company": company, "product": product, "coop": coop, "coop_product": coop_product, "other": other_product}
+
+
+_seq = {"n": 0}
+
+
+def make_batch(product, kind="EMI", amounts=None, records=3, status=Batch.TO_AUTHORIZE, signed_by=None):
+    """A confirmed batch with valid records (as validation stores them)."""
+    _seq["n"] += 1
+    amounts = amounts or [0] * records
+    batch = Batch.create(
+        company=product.company, product=product, number=f"261128{_seq['n']:02d}", kind=kind, status=status,
+        total_records=len(amounts), processed_records=len(amounts), valid_records=len(amounts),
+        amount=sum(amounts), signed_by=signed_by,
+    )  # fmt: skip
+    for line, amount in enumerate(amounts, start=2):
+        data = {"id_type": "CC", "id_number": f"10{_seq['n']:02d}{line:04d}", "amount": amount}
+        if kind == "EMI":
+            data.update(first_name="ANA", first_surname=f"PEREZ{line}", branch="1")
+        BatchRecord.create(
+            batch=batch,
+            line=line,
+            id_type="CC",
+            id_number=data["id_number"],
+            amount=amount,
+            data=orjson.dumps(data).decode(),
+        )
+    return batch
+
+
+def auth_url(product):
+    return f"/productos/{product.id}/autorizacion"
+
+
+def orders_url(product):
+    return f"/productos/{product.id}/ordenes"
+
+
+def authorize(client, product, batches, grouping="tipo", password=PASSWORD):
+    """Autorizar → Calcular orden de servicio → Autorizar; returns the last response."""
+    response = post(
+        client, auth_url(product),
+        {"accion": "autorizar", "lote": [str(b.id) for b in batches], "agrupacion": grouping, "password": password},
+    )  # fmt: skip
+    if response.status_code != 302:
+        return response
+    assert response.headers["Location"].endswith("/autorizacion/calcular")
+    return post(client, f"{auth_url(product)}/calcular", {"accion": "autorizar"})
+
+
+# ---------------------------------------------------------------- authorization page
+
+
+def test_authorization_lists_batches_with_estimated_cost(client, world):
+    product = world["product"]
+    make_batch(product, "EMI", records=3)
+    make_batch(product, "REC", amounts=[5_000_000, 2_000])
+    login(client, "jefe")
+    html = client.get(auth_url(product)).get_data(as_text=True)
+    for label in ("Nro. de lote", "Fecha de carga", "Tipo", "Registros", "Monto a debitar", "Costo estimado", "Opciones",
+                  "Procesar por lote", "Procesar por tipo de lote", "Contraseña", "Autorizar", "Eliminar"):  # fmt: skip
+        assert label in html, label
+    assert 'value="tipo" checked' in html  # the default grouping
+    # EMI: 3 × $10,00 + $5.000,00 = $5.030,00; IVA 19 % = $955,70 → $5.985,70
+    assert "$ 5.985,70" in html
+    # REC: max(1 % × 50.000, 100) + max(1 % × 20, 100) = 500 + 100 = $600,00; GMF 4 ‰ of 50.020 = 200,08;
+    # IVA 19 % of 600 = 114 → 914,08; Monto a debitar 50.020 + 914,08 = 50.934,08
+    assert "$ 914,08" in html and "$ 50.934,08" in html
+
+
+def test_menu_links_and_permissions(client, world):
+    product = world["product"]
+    login(client, "jefe")
+    assert auth_url(product) in client.get(f"/productos/{product.id}/lotes").get_data(as_text=True)
+    assert orders_url(product) in client.get(f"/productos/{product.id}/consultas").get_data(as_text=True)
+    post(client, "/salir")
+    login(client, "cargador")
+    assert client.get(auth_url(product)).status_code == 403
+    assert client.get(orders_url(product)).status_code == 403
+    login(client, "jefe")
+    assert client.get(auth_url(world["other"])).status_code == 404
+    assert client.get(orders_url(world["other"])).status_code == 404
+
+
+def test_authorize_creates_an_order_with_the_quoted_figures(client, world):
+    product = world["product"]
+    batch = make_batch(product, "EMI", records=3)
+    login(client, "jefe")
+    response = post(client, auth_url(product), {"accion": "autorizar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 302
+    html = client.get(f"{auth_url(product)}/calcular").get_data(as_text=True)
+    for label in ("Calcular orden de servicio", "Monto comisión", "Monto IVA", "Monto OS", "Monto depositado",
+                  "Monto comisión + GMF", "Cancelar", "Autorizar"):  # fmt: skip
+        assert label in html, label
+    assert "$ 5.030,00" in html and "$ 955,70" in html and "$ 5.985,70" in html
+    assert ServiceOrder.select().count() == 0  # nothing created before the second Autorizar
+    response = post(client, f"{auth_url(product)}/calcular", {"accion": "autorizar"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(orders_url(product))
+    order = ServiceOrder.get()
+    assert (order.status, order.commission, order.iva, order.os_total, order.amount, order.total_to_pay) == (
+        "PENDIENTE_PAGO", 503_000, 95_570, 598_570, 0, 598_570,
+    )  # fmt: skip
+    batch = Batch.get_by_id(batch.id)
+    assert (batch.status, batch.order_id, batch.commission, batch.unit_price) == ("EN_ORDEN", order.id, 503_000, 1_000)
+    assert order.authorized_by.username == "jefe"
+    html = client.get(orders_url(product), follow_redirects=True).get_data(as_text=True)
+    assert f"Se creó la orden de servicio Nro. {order.id}" in html
+    assert "Autorizado" in html and "$ 5.030,00" in html and "$ 955,70" in html
+    assert AuditEvent.get(AuditEvent.tag == "order:create").object_ref == f"orden:{order.id}"
+
+
+def test_authorize_with_a_wrong_password_creates_nothing(client, world):
+    batch = make_batch(world["product"])
+    login(client, "jefe")
+    response = authorize(client, world["product"], [batch], password="Otra*1234")
+    assert response.status_code == 422
+    assert (
+        "Contraseña inválida" in response.get_data(as_text=True)
+        or "contraseña" in response.get_data(as_text=True).lower()
+    )
+    assert ServiceOrder.select().count() == 0 and Batch.get_by_id(batch.id).status == "POR_AUTORIZAR"
+
+
+def test_authorize_without_selection_is_refused(client, world):
+    make_batch(world["product"])
+    login(client, "jefe")
+    response = authorize(client, world["product"], [])
+    assert response.status_code == 422 and "Selecciona al menos un lote" in response.get_data(as_text=True)
+
+
+def test_cancel_goes_back_without_an_order(client, world):
+    product = world["product"]
+    batch = make_batch(product)
+    login(client, "jefe")
+    post(client, auth_url(product), {"accion": "autorizar", "lote": [str(batch.id)], "password": PASSWORD})
+    response = post(client, f"{auth_url(product)}/calcular", {"accion": "cancelar"})
+    assert response.headers["Location"].endswith(auth_url(product))
+    assert ServiceOrder.select().count() == 0 and Batch.get_by_id(batch.id).status == "POR_AUTORIZAR"
+    # the pending choice is gone: Autorizar on the old page creates nothing
+    post(client, f"{auth_url(product)}/calcular", {"accion": "autorizar"})
+    assert ServiceOrder.select().count() == 0
+
+
+def test_grouping_by_type_or_by_batch(client, world):
+    product = world["product"]
+    emi1, emi2, rec = make_batch(product), make_batch(product), make_batch(product, "REC", amounts=[1_000_000])
+    login(client, "jefe")
+    authorize(client, product, [emi1, emi2, rec], grouping="tipo")
+    assert sorted(o.kind for o in ServiceOrder.select()) == ["EMI", "REC"]
+    emi_order = ServiceOrder.get(ServiceOrder.kind == "EMI")
+    assert emi_order.records == 6 and emi_order.distribution == 1_000_000
+    ServiceOrder.delete().execute()
+    a, b = make_batch(product), make_batch(product)
+    authorize(client, product, [a, b], grouping="lote")
+    assert ServiceOrder.select().count() == 2
+
+
+def test_a_batch_of_another_product_cannot_be_authorized(client, world):
+    foreign = make_batch(world["other"])
+    login(client, "jefe")
+    response = authorize(client, world["product"], [foreign])
+    assert response.status_code == 422 and "no existe" in response.get_data(as_text=True)
+    assert Batch.get_by_id(foreign.id).status == "POR_AUTORIZAR"
+
+
+def test_delete_from_authorization(client, world):
+    batch = make_batch(world["product"])
+    login(client, "jefe")
+    response = post(
+        client,
+        auth_url(world["product"]),
+        {"accion": "eliminar", "tabla": "autorizar", "lote": [str(batch.id)], "password": PASSWORD},
+    )
+    assert response.status_code == 302 and Batch.get_by_id(batch.id).status == "ELIMINADO"
+
+
+# ---------------------------------------------------------------- two signatures
+
+
+def test_two_signatures_sign_then_authorize_by_another_user(client, world):
+    product = world["coop_product"]
+    batch = make_batch(product, status=Batch.TO_SIGN)
+    login(client, "firmante")
+    html = client.get(auth_url(product)).get_data(as_text=True)
+    assert "Lotes por firmar" in html and "Firmar" in html and ">Autorizar</button>" not in html
+    response = post(client, auth_url(product), {"accion": "firmar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 302
+    batch = Batch.get_by_id(batch.id)
+    assert batch.status == "POR_AUTORIZAR" and batch.signed_by.username == "firmante"
+    # the signer may not authorize (no permission) ...
+    response = post(client, auth_url(product), {"accion": "autorizar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 403
+    post(client, "/salir")
+    login(client, "autorizador")
+    authorize(client, product, [batch])
+    batch = Batch.get_by_id(batch.id)
+    assert batch.status == "EN_ORDEN" and batch.authorized_by.username == "autorizador"
+
+
+def test_the_same_user_never_gives_both_signatures(client, world):
+    product = world["coop_product"]
+    batch = make_batch(product, status=Batch.TO_SIGN)
+    login(client, "ambos")
+    post(client, auth_url(product), {"accion": "firmar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert Batch.get_by_id(batch.id).signed_by.username == "ambos"
+    response = authorize(client, product, [batch])
+    assert response.status_code == 422
+    assert "la autorización debe darla otro usuario" in response.get_data(as_text=True)
+    assert Batch.get_by_id(batch.id).status == "POR_AUTORIZAR" and ServiceOrder.select().count() == 0
+
+
+def test_a_two_signature_batch_cannot_skip_the_first_signature(client, world):
+    product = world["coop_product"]
+    unsigned = make_batch(product, status=Batch.TO_SIGN)
+    # even if it were POR_AUTORIZAR without a signer (e.g. the company changed to two signatures)
+    no_signer = make_batch(product, status=Batch.TO_AUTHORIZE)
+    login(client, "autorizador")
+    assert authorize(client, product, [unsigned]).status_code == 422
+    response = authorize(client, product, [no_signer])
+    assert response.status_code == 422 and "necesita primero la firma" in response.get_data(as_text=True)
+    assert ServiceOrder.select().count() == 0
+
+
+def test_desasociar_withdraws_only_your_own_signature(client, world, app):
+    product = world["coop_product"]
+    batch = make_batch(product, status=Batch.TO_SIGN)
+    login(client, "firmante")
+    post(client, auth_url(product), {"accion": "firmar", "lote": [str(batch.id)], "password": PASSWORD})
+    post(client, "/salir")
+    login(client, "ambos")
+    response = post(client, auth_url(product), {"accion": "desasociar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 422 and "Solo quien firmó" in response.get_data(as_text=True)
+    assert Batch.get_by_id(batch.id).status == "POR_AUTORIZAR"
+    post(client, "/salir")
+    login(client, "firmante")
+    response = post(client, auth_url(product), {"accion": "desasociar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 302
+    batch = Batch.get_by_id(batch.id)
+    assert batch.status == "POR_FIRMAR" and batch.signed_by is None
+
+
+def test_sign_needs_the_permission(client, world):
+    product = world["coop_product"]
+    batch = make_batch(product, status=Batch.TO_SIGN)
+    login(client, "autorizador")
+    response = post(client, auth_url(product), {"accion": "firmar", "lote": [str(batch.id)], "password": PASSWORD})
+    assert response.status_code == 403 and Batch.get_by_id(batch.id).status == "POR_FIRMAR"
+
+
+# ---------------------------------------------------------------- orders list
+
+
+def make_order(product, user_name="jefe", kind="EMI", **batch_kwargs):
+    from models import User
+
+    batch = make_batch(product, kind, **batch_kwargs)
+    signer = None
+    if product.company.signatures == 2:
+        signer = User.get(User.username == "firmante")
+        Batch.update(signed_by=signer).where(Batch.id == batch.id).execute()
+    [order] = orders.authorize(product, [batch.id], User.get(User.username == user_name))
+    return order
+
+
+def test_orders_search_criteria(client, world):
+    product = world["product"]
+    recent = make_order(product)
+    old = make_order(product)
+    ServiceOrder.update(created_at=utcnow() - timedelta(days=20)).where(ServiceOrder.id == old.id).execute()
+    login(client, "consulta")
+    html = client.get(orders_url(product)).get_data(as_text=True)
+    for label in ("Criterio de búsqueda", "5 días", "10 días", "Fecha inicial", "Fecha final", "Estado", "Buscar",
+                  "Nro. de orden", "Fecha", "Monto comisión", "Monto IVA", "Monto OS", "Monto depositado", "Opciones"):  # fmt: skip
+        assert label in html, label
+    assert f'id="orden-{recent.id}"' in html and f'id="orden-{old.id}"' in html
+    html = client.get(f"{orders_url(product)}?periodo=5").get_data(as_text=True)
+    assert f'id="orden-{recent.id}"' in html and f'id="orden-{old.id}"' not in html
+    html = client.get(f"{orders_url(product)}?estado=PROCESADO").get_data(as_text=True)
+    assert f'id="orden-{recent.id}"' not in html
+    html = client.get(f"{orders_url(product)}?estado=PENDIENTE_PAGO").get_data(as_text=True)
+    assert f'id="orden-{recent.id}"' in html
+    # buttons a consulta user may not use are not shown
+    assert 'aria-label="Pagar"' not in html and 'aria-label="Anular orden"' not in html
+    assert 'aria-label="Descargar PDF"' in html and 'aria-label="Ver detalle"' in html
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("fecha_inicial=01/01/2026&fecha_final=30/06/2026", "no puede superar 3 meses"),
+        ("fecha_inicial=2026-01-01&fecha_final=30/01/2026", "formato DD/MM/AAAA"),
+        ("fecha_inicial=10/02/2026&fecha_final=01/02/2026", "no puede ser posterior"),
+        ("fecha_inicial=01/02/2026", "Indica la fecha inicial y la fecha final"),
+        ("estado=BORRADO", "Selecciona un estado válido"),
+        ("fecha_inicial=31/02/2026&fecha_final=01/03/2026", "formato DD/MM/AAAA"),
+    ],
+)
+def test_orders_criteria_errors_are_explained(client, world, query, message):
+    make_order(world["product"])
+    login(client, "consulta")
+    response = client.get(f"{orders_url(world['product'])}?{query}")
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+
+
+def test_orders_date_range_and_pagination_keep_criteria(client, world):
+    product = world["product"]
+    for _ in range(12):
+        make_order(product)
+    login(client, "consulta")
+    today = utcnow() - timedelta(hours=5)
+    start = (today - timedelta(days=1)).strftime("%d/%m/%Y")
+    end = today.strftime("%d/%m/%Y")
+    html = client.get(f"{orders_url(product)}?fecha_inicial={start}&fecha_final={end}").get_data(as_text=True)
+    assert "Mostrando registro(s) del 1 al 10 de un total de 12 registro(s)" in html
+    assert f"fecha_inicial={start.replace('/', '%2F')}" in html or f"fecha_inicial={start}" in html  # kept
+
+
+def test_order_detail_and_records(client, world):
+    product = world["product"]
+    order = make_order(product)
+    batch = Batch.get(Batch.order == order.id)
+    login(client, "consulta")
+    html = client.get(f"{orders_url(product)}/{order.id}").get_data(as_text=True)
+    for label in (
+        "Nro. de lote",
+        "Fecha de carga",
+        "Tipo",
+        "Registros",
+        "Estado",
+        "Monto",
+        "Monto comisión + GMF",
+        "Monto depositado",
+    ):
+        assert label in html
+    assert batch.number in html
+    html = client.get(f"{orders_url(product)}/{order.id}/lotes/{batch.id}").get_data(as_text=True)
+    assert "Documento" in html and "Nombre y apellido" in html and "ANA PEREZ2" in html and "Por procesar" in html
+    assert "Volver" in html
+
+
+def test_another_companys_order_is_404_everywhere(client, world):
+    foreign = make_order(world["other"], user_name="ajeno")
+    batch = Batch.get(Batch.order == foreign.id)
+    login(client, "jefe")
+    product = world["product"]
+    for url in (
+        f"/{foreign.id}",
+        f"/{foreign.id}/pdf",
+        f"/{foreign.id}/anular",
+        f"/{foreign.id}/lotes/{batch.id}",
+        f"/{foreign.id}/estado",
+    ):
+        assert client.get(orders_url(product) + url).status_code == 404, url
+    for url in (f"/{foreign.id}/anular", f"/{foreign.id}/pagar/codigo", f"/{foreign.id}/pagar"):
+        assert post(client, orders_url(product) + url, {"password": PASSWORD, "code": "123456"}).status_code == 404, url
+    # and through the other product's own URL: not one of the user's companies
+    assert client.get(f"{orders_url(world['other'])}/{foreign.id}").status_code == 404
+    assert ServiceOrder.get_by_id(foreign.id).status == "PENDIENTE_PAGO"
+
+
+# ---------------------------------------------------------------- void
+
+
+def test_void_needs_password_and_voids_batches(client, world):
+    product = world["product"]
+    order = make_order(product)
+    login(client, "jefe")
+    html = client.get(f"{orders_url(product)}/{order.id}/anular", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Anular orden de servicio" in html and f"anular la orden de servicio: <strong>{order.id}" in html
+    response = post(
+        client, f"{orders_url(product)}/{order.id}/anular", {"password": "Mala*1234"}, headers={"HX-Request": "true"}
+    )
+    assert "La contraseña es incorrecta" in response.get_data(as_text=True) and ServiceOrder.get_by_id(order.id).status == "PENDIENTE_PAGO"
+    response = post(
+        client, f"{orders_url(product)}/{order.id}/anular", {"password": PASSWORD}, headers={"HX-Request": "true"}
+    )
+    assert f"La orden de servicio Nro. {order.id} fue anulada" in response.get_data(as_text=True)
+    assert ServiceOrder.get_by_id(order.id).status == "ANULADO"
+    assert Batch.get(Batch.order == order.id).status == "ANULADO"
+    # once voided it can neither be voided again nor paid
+    response = post(client, f"{orders_url(product)}/{order.id}/anular", {"password": PASSWORD})
+    assert "solo se anulan órdenes sin pagar" in response.get_data(as_text=True)
+
+
+def test_void_needs_the_permission(client, world):
+    order = make_order(world["product"])
+    login(client, "pagador")
+    assert post(client, f"{orders_url(world['product'])}/{order.id}/anular", {"password": PASSWORD}).status_code == 403
+    assert ServiceOrder.get_by_id(order.id).status == "PENDIENTE_PAGO"
+
+
+# ---------------------------------------------------------------- pay
+
+
+def last_code(username) -> str:
+    message = (
+        OutboxMessage.select()
+        .where(OutboxMessage.recipient == f"{username}@example.com")
+        .order_by(OutboxMessage.id.desc())
+        .first()
+    )
+    return re.search(r"\b(\d{6})\b", message.body).group(1)
+
+
+def request_code(client, product, order):
+    return post(client, f"{orders_url(product)}/{order.id}/pagar/codigo", headers={"HX-Request": "true"})
+
+
+def pay(client, product, order, code):
+    return post(client, f"{orders_url(product)}/{order.id}/pagar", {"code": code}, headers={"HX-Request": "true"})
+
+
+def test_pay_with_the_emailed_code_debits_once_and_posts_the_ledger(client, world):
+    product, company = world["product"], world["company"]
+    order = make_order(product, kind="REC", amounts=[5_000_000, 2_000])
+    login(client, "pagador")
+    html = request_code(client, product, order).get_data(as_text=True)
+    assert "Pagar Orden de Servicio" in html and "Ingrese el código de verificación enviado a su correo" in html
+    assert "Reenviar código" in html and "Aceptar" in html and "Cancelar" in html
+    assert company.bank_account not in html  # only its last digits
+    code = last_code("pagador")
+    html = pay(client, product, order, code).get_data(as_text=True)
+    assert f"Pago exitoso de la orden de servicio Nro. {order.id}" in html
+    order = ServiceOrder.get_by_id(order.id)
+    assert order.status == "EN_PROCESO" and order.deposited == order.total_to_pay > 0
+    assert Batch.get(Batch.order == order.id).status == "EN_PROCESO"
+    account = BankAccount.get(BankAccount.number == company.bank_account)
+    assert account.balance == 100_000_000 - order.total_to_pay
+    assert BankMovement.select().where(BankMovement.amount < 0).count() == 1
+    # the ledger: bank −total; revenue + commission; tax + IVA + GMF; funding + Monto
+    assert ledger.balance(ledger.company_bank_account(company)) == -order.total_to_pay
+    assert ledger.balance(ledger.revenue_account()) == order.iva_base
+    assert ledger.balance(ledger.tax_account()) == order.iva + order.gmf
+    assert ledger.balance(ledger.funding_account(product)) == order.amount == 5_002_000
+    # paying again: refused, no second debit
+    html = pay(client, product, order, code).get_data(as_text=True)
+    assert "ya fue pagada" in html
+    assert BankMovement.select().where(BankMovement.amount < 0).count() == 1
+
+
+def test_pay_refuses_a_wrong_code_three_times_then_locks_it(client, world):
+    product = world["product"]
+    order = make_order(product)
+    login(client, "pagador")
+    request_code(client, product, order)
+    code = last_code("pagador")
+    wrong = "000000" if code != "000000" else "111111"
+    assert "no es correcto" in pay(client, product, order, wrong).get_data(as_text=True)
+    assert "no es correcto" in pay(client, product, order, wrong).get_data(as_text=True)
+    assert "Superaste los intentos" in pay(client, product, order, wrong).get_data(as_text=True)
+    assert "Superaste los intentos" in pay(client, product, order, code).get_data(
+        as_text=True
+    )  # even the right one now
+    assert ServiceOrder.get_by_id(order.id).status == "PENDIENTE_PAGO"
+    assert BankMovement.select().where(BankMovement.amount < 0).count() == 0
+
+
+def test_pay_refuses_an_expired_or_replaced_code(client, world):
+    product = world["product"]
+    order = make_order(product)
+    login(client, "pagador")
+    request_code(client, product, order)
+    code = last_code("pagador")
+    VerificationCode.update(expires_at=utcnow() - timedelta(seconds=1)).execute()
+    assert "venció" in pay(client, product, order, code).get_data(as_text=True)
+    # Reenviar código: a new code retires the old one
+    VerificationCode.update(created_at=utcnow() - timedelta(minutes=1)).execute()
+    request_code(client, product, order)
+    new_code = last_code("pagador")
+    if new_code != code:
+        assert "venció" in pay(client, product, order, code).get_data(as_text=True) or "no es correcto" in pay(
+            client, product, order, code
+        ).get_data(as_text=True)
+    assert "Pago exitoso" in pay(client, product, order, new_code).get_data(as_text=True)
+
+
+def test_resend_is_throttled(client, world):
+    product = world["product"]
+    order = make_order(product)
+    login(client, "pagador")
+    request_code(client, product, order)
+    html = request_code(client, product, order).get_data(as_text=True)
+    assert "Ya enviamos un código hace unos segundos" in html
+    assert OutboxMessage.select().count() == 1
+
+
+def test_a_code_is_for_one_order_and_one_user(client, world):
+    product = world["product"]
+    first, second = make_order(product), make_order(product)
+    login(client, "pagador")
+    request_code(client, product, first)
+    code = last_code("pagador")
+    assert "Pago exitoso" not in pay(client, product, second, code).get_data(as_text=True)
+    post(client, "/salir")
+    login(client, "jefe")
+    assert "Pago exitoso" not in pay(client, product, first, code).get_data(as_text=True)
+    assert ServiceOrder.select().where(ServiceOrder.status == "PENDIENTE_PAGO").count() == 2
+
+
+@pytest.mark.parametrize("problem, message", [("saldo", "Fondos insuficientes"), ("inactiva", "inactiva")])
+def test_bank_refusal_leaves_the_order_unpaid(client, world, problem, message):
+    product, company = world["product"], world["company"]
+    order = make_order(product, kind="REC", amounts=[99_500_000])
+    if problem == "inactiva":
+        BankAccount.update(active=False).where(BankAccount.number == company.bank_account).execute()
+    login(client, "pagador")
+    request_code(client, product, order)
+    html = pay(client, product, order, last_code("pagador")).get_data(as_text=True)
+    assert "El banco rechazó el pago" in html and message in html and "sigue pendiente de pago" in html
+    order = ServiceOrder.get_by_id(order.id)
+    assert order.status == "PENDIENTE_PAGO" and order.deposited == 0 and message in order.pay_message
+    assert Batch.get(Batch.order == order.id).status == "EN_ORDEN"
+    assert BankAccount.get(BankAccount.number == company.bank_account).balance == 100_000_000
+    assert ledger.balance(ledger.funding_account(product)) == 0
+    # the list tells why the last attempt failed
+    assert message in client.get(orders_url(product)).get_data(as_text=True)
+
+
+def test_pay_needs_the_permission(client, world):
+    order = make_order(world["product"])
+    login(client, "consulta")
+    assert post(client, f"{orders_url(world['product'])}/{order.id}/pagar/codigo").status_code == 403
+    assert post(client, f"{orders_url(world['product'])}/{order.id}/pagar", {"code": "123456"}).status_code == 403
+    assert OutboxMessage.select().count() == 0
+
+
+def test_two_payments_at_once_debit_once(app, world):
+    """Two users with order.pay, each with a right code, press Aceptar at the same moment."""
+    from models import User
+
+    product = world["product"]
+    make_user("pagador2", perms={product: "order.view,order.pay"})
+    order = make_order(product, kind="REC", amounts=[1_000_000])
+    users = [User.get(User.username == name) for name in ("pagador", "pagador2")]
+    with app.test_request_context():
+        codes = {}
+        for user in users:
+            orders.send_payment_code(order, user)
+            codes[user.id] = last_code(user.username)
+    results, barrier = [], threading.Barrier(2)
+
+    def attempt(user):
+        with app.test_request_context():
+            import models
+
+            models.db.connect(reuse_if_open=True)
+            barrier.wait()
+            try:
+                orders.pay(ServiceOrder.get_by_id(order.id), user, codes[user.id])
+                results.append("ok")
+            except orders.OrderRefused as exc:
+                results.append(exc.message)
+            finally:
+                models.db.close()
+
+    threads = [threading.Thread(target=attempt, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and len(results) == 2, results
+    assert BankMovement.select().where(BankMovement.amount < 0).count() == 1
+    assert ServiceOrder.get_by_id(order.id).status == "EN_PROCESO"
+
+
+def test_a_payment_interrupted_after_the_bank_is_settled_by_the_job(app, world):
+    """The app died between the bank's debit and the settlement: the job finishes it with the
+    same bank key, so the company is debited once."""
+    product, company = world["product"], world["company"]
+    order = make_order(product, kind="REC", amounts=[1_000_000])
+    with app.test_request_context():
+        orders.bank().debit(company.bank_account, order.total_to_pay, key=f"orden-servicio:{order.id}", description="x")
+    ServiceOrder.update(status="PAGANDO", claimed_at=utcnow() - timedelta(minutes=5)).where(
+        ServiceOrder.id == order.id
+    ).execute()
+    with app.test_request_context():
+        assert orders.settle_stuck_payments() == 1
+    order = ServiceOrder.get_by_id(order.id)
+    assert order.status == "EN_PROCESO" and order.deposited == order.total_to_pay
+    assert BankMovement.select().where(BankMovement.amount < 0).count() == 1
+    assert ledger.balance(ledger.funding_account(product)) == 1_000_000
+
+
+def test_payment_code_is_emailed_through_smtp(make_app, world, smtp_server):
+    port, received = smtp_server
+    smtp_app = make_app(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    client = smtp_app.test_client()
+    order = make_order(world["product"])
+    login(client, "pagador")
+    request_code(client, world["product"], order)
+    assert len(received) == 1 and received[0].rcpt_tos == ["pagador@example.com"]
+    import email
+
+    body = email.message_from_bytes(received[0].content).get_payload(decode=True).decode()
+    code = re.search(r"\b(\d{6})\b", body).group(1)
+    html = pay(client, world["product"], order, code).get_data(as_text=True)
+    assert "Pago exitoso" in html
