@@ -25,7 +25,7 @@ login_manager.login_message_category = "info"
 # Endpoints a user with a pending step (terms, forced change) may still reach.
 PENDING_STEP_ENDPOINTS = {"auth.terms", "auth.change_password", "auth.logout", "auth.keepalive", "static"}
 # Requests that must not count as user activity for the idle timeout (e.g. polling).
-PASSIVE_ENDPOINTS = {"auth.session_status", "batches.status", "static"}
+PASSIVE_ENDPOINTS = {"auth.session_status", "batches.status", "orders.row", "static"}
 
 
 def create_app(config=None) -> Flask:
@@ -231,6 +231,13 @@ def _register_template_helpers(app: Flask) -> None:
         from services.batches import observations
 
         return observations(batch)
+
+    @app.url_value_preprocessor
+    def _bounded_ids(endpoint, values):
+        """An id in a URL beyond any real row (e.g. 25 digits) is simply not found, instead of
+        overflowing the database driver."""
+        if values and any(isinstance(v, int) and v > 2**53 for v in values.values()):
+            abort(404)
 
     @app.template_global()
     def page_url(endpoint, number, params=None):

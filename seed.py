@@ -13,7 +13,7 @@ Usuarios de demostración (http://127.0.0.1:5000):
   firmante     Empresas*24   EMPRESA DE PRUEBA COOP: cargar, confirmar, eliminar, firmar, ver órdenes
   autorizador  Empresas*24   EMPRESA DE PRUEBA COOP: autorizar, ver/anular/pagar órdenes, cuenta maestra, reportes
   nuevo        Temporal*01   JAHC TECHNOLOGIES, primer ingreso pendiente (términos y cambio de contraseña)
-Correos enviados (contraseñas temporales): http://127.0.0.1:5000/demo/correos
+Correos enviados (contraseñas temporales, códigos de pago): http://127.0.0.1:5000/demo/correos
 """.rstrip()
 
 FEES = {  # centavos; the demo fee schedule of the service-order issue

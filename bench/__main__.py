@@ -1,4 +1,6 @@
-"""`make bench`: batch upload and validation figures for a 100,000-record EMI file.
+"""`make bench`: batch upload and validation figures for a 100,000-record EMI file, then the
+service-order figures (processing 100,000 EMI and 100,000 REC records, the orders page with
+10,000 orders, the order PDF), each bench in its own fresh process.
 
 Prints the calamine parse time of the .xlsx alone, then for the .xlsx and the .csv the
 end-to-end time from upload to final status (records stored) and records/s, each measured
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (the median is shown)")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=("lotes", "ordenes"), help="run only the batch or only the order benches")
     args = parser.parse_args()
 
     if args.child:
@@ -126,6 +129,30 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if args.only != "ordenes":
+        batch_benches(args)
+    if args.only != "lotes":
+        order_benches(args)
+
+
+def order_benches(args) -> None:
+    """Processing, orders page and PDF: each module's run() in a fresh process on a fresh database."""
+    print("\nÓrdenes de servicio")
+    url = ["--database-url", args.database_url] if args.database_url else []
+    runs = (
+        ("bench.processing", ["--records", str(args.records), *url]),
+        ("bench.orders_page", url),
+        ("bench.order_pdf", url[1:]),  # takes the URL as its only argument
+    )
+    for module, extra in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", module, *extra]
+            env = dict(os.environ, TMPDIR=tmp)
+            output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
+            print(output.rstrip())
+
+
+def batch_benches(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         database_url = args.database_url or f"sqlite:///{folder / 'bench.db'}"

@@ -138,9 +138,7 @@ def run(database_url: str, records: int = 100_000) -> list[str]:
         operations = LedgerOperation.select().where(LedgerOperation.key.startswith("rec:")).count()
         postings = LedgerPosting.select().count()
         card_total = (
-            LedgerAccount.select(fn.SUM(LedgerAccount.balance))
-            .where(LedgerAccount.kind == LedgerAccount.CARD)
-            .scalar()
+            LedgerAccount.select(fn.SUM(LedgerAccount.balance)).where(LedgerAccount.kind == LedgerAccount.CARD).scalar()
         )
         wrong = (
             Card.select()

@@ -38,7 +38,7 @@ def _context(product, **extra):
         "estimates": orders.estimates(product, to_sign + to_authorize),
         "can": g.permissions,
         "grouping": request.form.get("agrupacion", "tipo"),
-        "selected": {int(i) for i in request.form.getlist("lote") if i.isdigit()},
+        "selected": set(_ids()),
         **extra,
     }
 
@@ -69,12 +69,12 @@ def act(product):
     permission, status = ACTIONS[action]
     if permission not in g.permissions:
         abort(403)
-    ids = [i for i in request.form.getlist("lote") if i.isdigit()]
+    ids = _ids()
     user, password = _user(), request.form.get("password", "")
     try:
         if action == "firmar":
             done = orders.sign(product, ids, user, password)
-            flash(f"{_count(done)} firmado(s). Falta la autorización de otro usuario.", "success")
+            flash(f"{_count(done, 'firmado')}. Falta la autorización de otro usuario.", "success")
         elif action == "desasociar":
             done = orders.unsign(product, ids, user, password)
             flash(f"Se retiró tu firma de {_count(done)}.", "success")
@@ -82,7 +82,7 @@ def act(product):
             table = request.form.get("tabla")
             status = Batch.TO_SIGN if table == "firmar" else Batch.TO_AUTHORIZE
             done = orders.delete_selected(product, ids, user, password, status)
-            flash(f"{_count(done)} eliminado(s).", "success")
+            flash(f"{_count(done, 'eliminado')}.", "success")
         else:
             grouping = request.form.get("agrupacion", "tipo")
             orders.check_authorize_password(user, password)
@@ -97,8 +97,17 @@ def act(product):
     return redirect(url_for("authorization.index", product_id=product.id))
 
 
-def _count(batches) -> str:
-    return "1 lote" if len(batches) == 1 else f"{len(batches)} lotes"
+def _ids() -> list[int]:
+    """The checked batch ids; anything that isn't a plain id (e.g. "²", 5,000 digits) is ignored."""
+    values = request.form.getlist("lote")[:1000]
+    return [int(v) for v in values if v.isascii() and v.isdigit() and len(v) <= 12]
+
+
+def _count(batches, participle: str = "") -> str:
+    """ "1 lote firmado", "3 lotes firmados"; without a participle "1 lote", "3 lotes"."""
+    if len(batches) == 1:
+        return f"1 lote {participle}".strip()
+    return f"{len(batches)} lotes {participle + 's' if participle else ''}".strip()
 
 
 def _pending(product):
@@ -126,6 +135,9 @@ def calculate(product):
         session.pop(PENDING_KEY, None)
         flash(exc.message, "error")
         return redirect(url_for("authorization.index", product_id=product.id))
+    # What the user is shown is what Autorizar creates, or nothing (fees may change meanwhile).
+    pending["totals"] = [quote.total_to_pay for quote, _ in planned]
+    session[PENDING_KEY] = pending
     return render_template("authorization/calculate.html", product=product, planned=planned)
 
 
@@ -141,7 +153,7 @@ def calculate_post(product):
         flash("La autorización venció; selecciona de nuevo los lotes.", "error")
         return redirect(url_for("authorization.index", product_id=product.id))
     try:
-        created = orders.authorize(product, pending["ids"], _user(), pending["grouping"])
+        created = orders.authorize(product, pending["ids"], _user(), pending["grouping"], pending.get("totals"))
     except orders.OrderRefused as exc:
         flash(exc.message, "error")
         return redirect(url_for("authorization.index", product_id=product.id))
@@ -162,6 +174,7 @@ def records(product, batch_id):
     page = paginate(orders.records_of(batch, search))
     return render_template(
         "orders/records.html", product=product, batch=batch, page=page, q=search, names=orders.holder_names(page.items),
-        back_url=url_for("authorization.index", product_id=product.id), back_label="Autorización",
+        back_url=url_for("authorization.index", product_id=product.id),
+        trail=[("Autorizar lote", url_for("authorization.index", product_id=product.id))],
         endpoint="authorization.records", params={"product_id": product.id, "batch_id": batch.id},
     )  # fmt: skip

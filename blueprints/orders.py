@@ -79,7 +79,9 @@ def batch_records(product, order_id, batch_id):
     page = paginate(orders.records_of(batch, search))
     return render_template(
         "orders/records.html", product=product, batch=batch, page=page, q=search, names=orders.holder_names(page.items),
-        back_url=url_for("orders.detail", product_id=product.id, order_id=order.id), back_label="Volver",
+        back_url=url_for("orders.detail", product_id=product.id, order_id=order.id),
+        trail=[("Órdenes de servicio", url_for("orders.index", product_id=product.id)),
+               (f"Orden {order.id}", url_for("orders.detail", product_id=product.id, order_id=order.id))],
         endpoint="orders.batch_records", params={"product_id": product.id, "order_id": order.id, "batch_id": batch.id},
     )  # fmt: skip
 
@@ -135,12 +137,7 @@ def pay_code(product, order_id):
     order = _order(product, order_id)
     error = notice = None
     try:
-        sent = orders.send_payment_code(order, _user())
-        notice = (
-            "Enviamos un código de verificación a tu correo."
-            if sent
-            else "Ya enviamos un código hace unos segundos; revisa tu correo."
-        )
+        notice = orders.send_payment_code(order, _user())
     except orders.OrderRefused as exc:
         error = exc.message
     return _modal("orders/_pay.html", "orders/action_page.html", product, order, error=error, notice=notice)
@@ -156,7 +153,7 @@ def pay(product, order_id):
     except orders.OrderRefused as exc:
         return _modal("orders/_pay.html", "orders/action_page.html", product, order, error=exc.message)
     return _done(
-        product, "Pagar orden de servicio",
+        product, "Pagar Orden de Servicio",
         f"Pago exitoso de la orden de servicio Nro. {order.id}. Las tarjetas y saldos se están procesando.",
     )  # fmt: skip
 

@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 import models
 from services.batches import validate_waiting
 from services.mail import retry_pending
+from services.orders import settle_stuck_payments
 from services.processing import process_orders
 
 log = logging.getLogger("jobs")
@@ -54,9 +55,15 @@ def validate_batches(app) -> int:
     return validate_waiting()
 
 
+def settle_payments(app) -> int:
+    """Finish payments left half-way (the app died between the bank's debit and the order)."""
+    return settle_stuck_payments()
+
+
 JOBS = [
     (validate_batches, 1),
     (process_orders, 2),
+    (settle_payments, 60),
     (send_outbox, 60),
     (purge_login_attempts, 3600),
 ]

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from models import VerificationCode, db, utcnow
+from models import User, VerificationCode, _is_sqlite, db, utcnow
 from services.mail import send_mail
 
 VALIDITY = timedelta(minutes=10)
@@ -24,7 +24,9 @@ WRONG = "El código de verificación no es correcto"
 EXPIRED = "El código de verificación venció. Solicita uno nuevo con «Reenviar código»"
 USED_UP = "Superaste los intentos permitidos. Solicita un código nuevo con «Reenviar código»"
 MISSING = "Ingresa el código de verificación enviado a tu correo"
-TOO_SOON = "Ya enviamos un código hace unos segundos; revisa tu correo antes de pedir otro"
+TOO_SOON = "Ya enviamos un código hace unos segundos; revise su correo antes de pedir otro"
+TOO_MANY = "Se enviaron demasiados códigos en la última hora. Inténtalo de nuevo más tarde."
+MAX_PER_HOUR = 5
 
 
 def _digest(user_id: int, purpose: str, code: str) -> str:
@@ -33,25 +35,32 @@ def _digest(user_id: int, purpose: str, code: str) -> str:
     return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def issue(user, purpose: str, subject: str, what: str) -> VerificationCode | None:
+class CodeRefused(Exception):
+    """No new code now (one was just sent, or too many this hour); `.message` says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def issue(user, purpose: str, subject: str, what: str) -> VerificationCode:
     """Retire any live code for (user, purpose), create a new one and e-mail it.
 
-    Returns None (and sends nothing) if a code was sent less than RESEND_AFTER ago."""
-    now = utcnow()
-    recent = (
-        VerificationCode.select()
-        .where(
-            (VerificationCode.user == user.id)
-            & (VerificationCode.purpose == purpose)
-            & (VerificationCode.created_at > now - RESEND_AFTER)
-            & (VerificationCode.retired == False)  # noqa: E712 (peewee expression)
-        )
-        .exists()
-    )
-    if recent:
-        return None
+    Refused (CodeRefused, nothing sent) if a code was sent less than RESEND_AFTER ago, or
+    MAX_PER_HOUR were sent in the last hour: each code allows MAX_TRIES guesses, so the cap
+    bounds the guesses on one operation. The check and the new row are one transaction with
+    the user's row locked, so a burst of clicks sends one code."""
     code = f"{secrets.randbelow(10**6):06d}"
     with db.atomic():
+        _lock_user(user)
+        now = utcnow()
+        recent = VerificationCode.select().where(
+            (VerificationCode.user == user.id) & (VerificationCode.purpose == purpose)
+        )
+        if recent.where(VerificationCode.created_at > now - RESEND_AFTER).exists():
+            raise CodeRefused(TOO_SOON)
+        if recent.where(VerificationCode.created_at > now - timedelta(hours=1)).count() >= MAX_PER_HOUR:
+            raise CodeRefused(TOO_MANY)
         VerificationCode.update(retired=True).where(
             (VerificationCode.user == user.id) & (VerificationCode.purpose == purpose)
         ).execute()
@@ -67,6 +76,12 @@ def issue(user, purpose: str, subject: str, what: str) -> VerificationCode | Non
         "no compartas el código y comunícate con el administrador de tu empresa.\n\nConexión Empresas",
     )
     return row
+
+
+def _lock_user(user) -> None:
+    """Serialize code requests of one user (SQLite transactions already take the write lock)."""
+    if not _is_sqlite(db):
+        User.select(User.id).where(User.id == user.id).for_update().execute()
 
 
 def check(user, purpose: str, code: str) -> str | None:

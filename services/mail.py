@@ -52,7 +52,12 @@ def deliver(message: OutboxMessage, config) -> bool:
         current_app.logger.warning("SMTP delivery failed for outbox message %s", message.id)
         return False
     OutboxMessage.update(
-        status=OutboxMessage.SENT, sent_at=utcnow(), attempts=message.attempts + 1, claimed_at=None
+        # A delivered body may hold a temporary password or a payment code: not kept.
+        status=OutboxMessage.SENT,
+        sent_at=utcnow(),
+        attempts=message.attempts + 1,
+        claimed_at=None,
+        body=SENT_BODY,
     ).where(OutboxMessage.id == message.id).execute()
     return True
 

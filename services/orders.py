@@ -10,6 +10,7 @@ who signed), so a double click, two tabs or two users racing move nothing twice;
 else is refused with a Spanish message (OrderRefused).
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,7 @@ from services.accounts import verify_password
 from services.audit import Event, record_event
 from services.bank import SimulatedBank
 
+log = logging.getLogger(__name__)
 STALE_PAYMENT = timedelta(minutes=2)
 
 ORDER_STATUS_LABELS = {
@@ -42,6 +44,9 @@ SEARCHABLE_STATUSES = (
     ServiceOrder.VOIDED,
 )
 RECORD_STATUS_LABELS = {"VALIDO": "Por procesar", "PROCESADO": "Procesado", "RECHAZADO": "Rechazado"}
+
+
+CODE_SENT = "Enviamos un código de verificación a su correo."
 
 
 class OrderRefused(Exception):
@@ -224,14 +229,22 @@ def check_authorize_password(user: User, password: str) -> None:
     _check_password(user, password)
 
 
-def authorize(product: Product, ids: Sequence[int], user: User, grouping: str = "tipo") -> list[ServiceOrder]:
+def authorize(
+    product: Product, ids: Sequence[int], user: User, grouping: str = "tipo", expected_totals: list[int] | None = None
+) -> list[ServiceOrder]:
     """Autorizar: create the service orders (PENDIENTE_PAGO) and move their batches to EN_ORDEN.
 
     The costs are computed again inside the transaction with the fee schedule of this moment
-    and frozen on the order and its batches. All or nothing."""
+    and frozen on the order and its batches; with `expected_totals` (the Total a pagar of each
+    order the user was shown) anything different is refused. All or nothing."""
     orders = []
     with db.atomic() as transaction:
         planned = plan(product, ids, user, grouping)
+        if expected_totals is not None and [q.total_to_pay for q, _ in planned] != list(expected_totals):
+            raise OrderRefused(
+                "Las cifras de la orden cambiaron desde que las revisaste (por ejemplo, por una tarifa nueva). "
+                "Autoriza de nuevo para ver el cálculo actualizado."
+            )
         now = utcnow()
         for quote, batches in planned:
             order = ServiceOrder.create(
@@ -287,10 +300,12 @@ MAX_RANGE_DAYS = 92  # "a lo sumo 3 meses"
 
 
 def parse_date(text: str) -> date | None:
+    """DD/MM/AAAA between 2000 and 2099 (a range search never needs more), else None."""
     try:
-        return datetime.strptime(text.strip(), "%d/%m/%Y").date()
+        day = datetime.strptime(text.strip(), "%d/%m/%Y").date()
     except ValueError:
         return None
+    return day if 2000 <= day.year <= 2099 else None
 
 
 def criteria_from(args) -> tuple[Criteria, list[str]]:
@@ -352,7 +367,7 @@ def search(product: Product, criteria: Criteria, text: str = ""):
     if criteria.status:
         query = query.where(ServiceOrder.status == criteria.status)
     text = (text or "").strip()
-    if text.isdigit() and len(text) <= 12:
+    if text.isascii() and text.isdigit() and len(text) <= 12:
         query = query.where(ServiceOrder.id == int(text))
     elif text:
         labels = [s for s, label in ORDER_STATUS_LABELS.items() if text.lower() in label.lower()]
@@ -421,15 +436,21 @@ def _purpose(order: ServiceOrder) -> str:
     return f"pagar-orden:{order.id}"
 
 
-def send_payment_code(order: ServiceOrder, user: User) -> bool:
-    """E-mail a code to pay `order`; False if one was sent a few seconds ago."""
+def send_payment_code(order: ServiceOrder, user: User) -> str:
+    """E-mail a code to pay `order`; returns what to tell the user (sent, or why not now)."""
     if order.status != ServiceOrder.PENDING_PAYMENT:
         raise OrderRefused(_not_payable(order))
-    issued = codes.issue(
-        user, _purpose(order), f"Código para pagar la orden de servicio {order.id}",
-        f"pagar la orden de servicio Nro. {order.id} por {_money(order.total_to_pay)}",
-    )  # fmt: skip
-    return issued is not None
+    try:
+        codes.issue(
+            user, _purpose(order), f"Código para pagar la orden de servicio {order.id}",
+            f"pagar la orden de servicio Nro. {order.id} por {_money(order.total_to_pay)}",
+        )  # fmt: skip
+    except codes.CodeRefused as exc:
+        if exc.message == codes.TOO_MANY:
+            raise OrderRefused(exc.message) from exc
+        return exc.message  # a code sent seconds ago is still good
+    record_event(Event.ORDER_CODE_SENT, user, order.company, obj=f"orden:{order.id}")
+    return CODE_SENT
 
 
 def _money(cents: int) -> str:
@@ -481,9 +502,9 @@ def _charge(order: ServiceOrder, user: User | None) -> ServiceOrder:
             description=f"Pago orden de servicio {order.id}",
         )  # fmt: skip
         if not result.ok:
-            ServiceOrder.update(status=ServiceOrder.PENDING_PAYMENT, claimed_at=None, pay_message=result.message).where(
-                (ServiceOrder.id == order.id) & (ServiceOrder.status == ServiceOrder.PAYING)
-            ).execute()
+            ServiceOrder.update(
+                status=ServiceOrder.PENDING_PAYMENT, claimed_at=None, paid_by=None, pay_message=result.message
+            ).where((ServiceOrder.id == order.id) & (ServiceOrder.status == ServiceOrder.PAYING)).execute()
             record_event(Event.ORDER_PAY_REFUSED, user, company, obj=f"orden:{order.id}", detail=result.message)
             raise OrderRefused(f"El banco rechazó el pago: {result.message}. La orden sigue pendiente de pago.")
     _settle(order, company)
@@ -546,6 +567,9 @@ def settle_stuck_payments(limit: int = 20) -> int:
         try:
             _charge(ServiceOrder.get_by_id(order.id), None)
         except OrderRefused:
-            pass
+            pass  # the bank refused a debit it never made: the order is pending again
+        except Exception:  # one broken order must not stop the others; retried next run
+            log.exception("settling the payment of order %s failed", order.id)
+            continue
         resolved += 1
     return resolved

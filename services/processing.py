@@ -142,7 +142,7 @@ def _mark_records(batch: Batch, first_line: int, last_line: int, rejected: list[
         with peewee.__exception_wrapper__:
             if is_sqlite():
                 db.connection().executemany(
-                    "UPDATE batch_record SET status = 'RECHAZADO', reason = ? WHERE id = ?", rejected
+                    f"UPDATE batch_record SET status = '{REJECTED}', reason = ? WHERE id = ?", rejected
                 )
             else:
                 from psycopg2.extras import execute_values
@@ -150,7 +150,7 @@ def _mark_records(batch: Batch, first_line: int, last_line: int, rejected: list[
                 with db.connection().cursor() as cursor:
                     execute_values(
                         cursor,
-                        "UPDATE batch_record AS r SET status = 'RECHAZADO', reason = v.reason "
+                        f"UPDATE batch_record AS r SET status = '{REJECTED}', reason = v.reason "
                         "FROM (VALUES %s) AS v(reason, id) WHERE r.id = v.id",
                         rejected,
                         page_size=len(rejected),

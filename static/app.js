@@ -34,6 +34,16 @@
     if (name) { name.textContent = input.files.length ? input.files[0].name : ""; }
   });
 
+  // Forms that must not be sent twice (a double click on Autorizar): buttons off once sent.
+  // Later than the submit event itself, so the pressed button's name/value still goes along.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-once]")) { return; }
+    window.setTimeout(function () {
+      form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) { b.disabled = true; });
+    }, 0);
+  });
+
   // Tables with check boxes: the header box selects or clears every row of its table.
   document.addEventListener("change", function (event) {
     var all = event.target;

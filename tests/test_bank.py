@@ -305,3 +305,11 @@ def test_concurrent_retries_of_one_debit_apply_it_once(bank, account):
     assert sorted(r.message for r in results) == ["Débito aplicado"] + ["Débito ya aplicado"] * 7
     assert {r.balance_after for r in results} == {70_000}
     assert bank.balance("CTA-1") == 70_000
+
+
+def test_a_retried_debit_is_answered_even_after_the_account_is_deactivated(bank, account):
+    first = bank.debit("CTA-1", 30_000, key="orden:9", description="Pago")
+    BankAccount.update(active=False).where(BankAccount.number == "CTA-1").execute()
+    again = bank.debit("CTA-1", 30_000, key="orden:9", description="Pago")
+    assert first.ok and again.ok and again.balance_after == first.balance_after
+    assert not bank.debit("CTA-1", 30_000, key="orden:10", description="Pago").ok  # a new one is refused

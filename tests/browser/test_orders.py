@@ -199,7 +199,9 @@ def authorize_in_calculation(page, number, shot_name):
         ["Monto comisión", "Monto IVA", "Monto OS", "Monto", "Monto depositado", "Total a pagar", "Opciones"]
     )
     first = table.locator(":scope > tbody > tr").first
-    expect(first.locator(":scope > td")).to_have_text([COMMISSION, IVA, OS_TOTAL, "$ 0,00", "$ 0,00", OS_TOTAL, ""])
+    expect(first.locator(":scope > td")).to_have_text(
+        [COMMISSION, IVA, OS_TOTAL, "$ 0,00", "$ 0,00", OS_TOTAL, "▾\xa0Lotes"]
+    )
     toggle = main.get_by_role("button", name="Ver lotes de la orden 1")
     nested = main.locator("#orden-1")
     expect(nested).to_be_hidden()
