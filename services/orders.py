@@ -136,23 +136,29 @@ def _selected(product: Product, ids: Sequence[int], status: str) -> list[Batch]:
 # ---------------------------------------------------------------- signatures
 
 
+def _move_all(batches, product, user, *, condition, changes: dict, refused: str, event: Event) -> list[Batch]:
+    """Move every batch with one conditional UPDATE each, all or nothing: if any of them was
+    moved meanwhile by someone else, roll back and refuse with `refused` (its number filled in)."""
+    with db.atomic() as transaction:
+        for batch in batches:
+            moved = Batch.update(**changes).where((Batch.id == batch.id) & condition).execute()
+            if not moved:
+                transaction.rollback()
+                raise OrderRefused(refused.format(number=batch.number))
+    for batch in batches:
+        record_event(event, user, product.company, obj=f"lote:{batch.number}")
+    return batches
+
+
 def sign(product: Product, ids: Sequence[int], user: User, password: str) -> list[Batch]:
     """First signature (two-signature companies): POR_FIRMAR → POR_AUTORIZAR, signed by `user`."""
     _check_password(user, password)
-    batches = _selected(product, ids, Batch.TO_SIGN)
-    with db.atomic() as transaction:
-        for batch in batches:
-            moved = (
-                Batch.update(status=Batch.TO_AUTHORIZE, signed_by=user.id, signed_at=utcnow())
-                .where((Batch.id == batch.id) & (Batch.status == Batch.TO_SIGN))
-                .execute()
-            )
-            if not moved:
-                transaction.rollback()
-                raise OrderRefused(f"El lote {batch.number} ya fue firmado por otro usuario")
-    for batch in batches:
-        record_event(Event.BATCH_SIGN, user, product.company, obj=f"lote:{batch.number}")
-    return batches
+    return _move_all(
+        _selected(product, ids, Batch.TO_SIGN), product, user,
+        condition=Batch.status == Batch.TO_SIGN,
+        changes={"status": Batch.TO_AUTHORIZE, "signed_by": user.id, "signed_at": utcnow()},
+        refused="El lote {number} ya fue firmado por otro usuario", event=Event.BATCH_SIGN,
+    )  # fmt: skip
 
 
 def unsign(product: Product, ids: Sequence[int], user: User, password: str) -> list[Batch]:
@@ -162,38 +168,23 @@ def unsign(product: Product, ids: Sequence[int], user: User, password: str) -> l
     others = [b.number for b in batches if b.signed_by_id != user.id]
     if others:
         raise OrderRefused(f"Solo quien firmó puede desasociar su firma (lote {others[0]})")
-    with db.atomic() as transaction:
-        for batch in batches:
-            moved = (
-                Batch.update(status=Batch.TO_SIGN, signed_by=None, signed_at=None)
-                .where((Batch.id == batch.id) & (Batch.status == Batch.TO_AUTHORIZE) & (Batch.signed_by == user.id))
-                .execute()
-            )
-            if not moved:
-                transaction.rollback()
-                raise OrderRefused(f"El lote {batch.number} ya no se puede desasociar")
-    for batch in batches:
-        record_event(Event.BATCH_UNSIGN, user, product.company, obj=f"lote:{batch.number}")
-    return batches
+    return _move_all(
+        batches, product, user,
+        condition=(Batch.status == Batch.TO_AUTHORIZE) & (Batch.signed_by == user.id),
+        changes={"status": Batch.TO_SIGN, "signed_by": None, "signed_at": None},
+        refused="El lote {number} ya no se puede desasociar", event=Event.BATCH_UNSIGN,
+    )  # fmt: skip
 
 
 def delete_selected(product: Product, ids: Sequence[int], user: User, password: str, status: str) -> list[Batch]:
     """Eliminar from the authorization page: the selected batches, after one password."""
     _check_password(user, password)
-    batches = _selected(product, ids, status)
-    with db.atomic() as transaction:
-        for batch in batches:
-            moved = (
-                Batch.update(status=Batch.DELETED, deleted_by=user.id, deleted_at=utcnow())
-                .where((Batch.id == batch.id) & (Batch.status == status))
-                .execute()
-            )
-            if not moved:
-                transaction.rollback()
-                raise OrderRefused(f"El lote {batch.number} ya no se puede eliminar")
-    for batch in batches:
-        record_event(Event.BATCH_DELETE, user, product.company, obj=f"lote:{batch.number}")
-    return batches
+    return _move_all(
+        _selected(product, ids, status), product, user,
+        condition=Batch.status == status,
+        changes={"status": Batch.DELETED, "deleted_by": user.id, "deleted_at": utcnow()},
+        refused="El lote {number} ya no se puede eliminar", event=Event.BATCH_DELETE,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- authorize

@@ -148,3 +148,28 @@ def smtp_server():
         yield port, received
     finally:
         controller.stop()
+
+
+def in_threads(func, count: int = 6, timeout: float = 60) -> list:
+    """Run `func()` in `count` threads at once, each on its own database connection (opened
+    and closed around it); returns their results (a raised exception becomes the result)."""
+    import threading
+
+    results, barrier = [], threading.Barrier(count)
+
+    def run():
+        models.db.connect(reuse_if_open=True)
+        try:
+            barrier.wait(timeout)
+            results.append(func())
+        except Exception as exc:  # reported to the test as a result, never lost in a thread
+            results.append(exc)
+        finally:
+            models.db.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results

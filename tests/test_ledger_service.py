@@ -8,6 +8,7 @@ import models
 from domain.ledger import Operation, Posting
 from models import LedgerAccount, LedgerOperation, LedgerPosting
 from services import ledger
+from tests.conftest import in_threads
 from tests.factories import make_company, make_product
 
 
@@ -50,17 +51,9 @@ def test_two_threads_creating_the_same_account_get_one(world, database_url):
     ids = []
 
     def create():
-        models.db.connect(reuse_if_open=True)
-        try:
-            ids.append(ledger.account("shared", "Compartida", LedgerAccount.REVENUE).id)
-        finally:
-            models.db.close()
+        ids.append(ledger.account("shared", "Compartida", LedgerAccount.REVENUE).id)
 
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(create, 6, 30)
     models.db.connect(reuse_if_open=True)
     assert len(ids) == 6 and len(set(ids)) == 1
     assert LedgerAccount.select().where(LedgerAccount.code == "shared").count() == 1
@@ -209,18 +202,10 @@ def test_two_threads_posting_the_same_key_post_once(world, database_url):
     outcomes, barrier = [], threading.Barrier(4)
 
     def send():
-        models.db.connect(reuse_if_open=True)
-        try:
-            barrier.wait(10)
-            outcomes.append(ledger.post("fee:same", "Comisión", [(funding, -20_000), (revenue, 20_000)]))
-        finally:
-            models.db.close()
+        barrier.wait(10)
+        outcomes.append(ledger.post("fee:same", "Comisión", [(funding, -20_000), (revenue, 20_000)]))
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(send, 4, 60)
     models.db.connect(reuse_if_open=True)
     assert sorted(outcomes) == [False, False, False, True]
     assert LedgerOperation.select().where(LedgerOperation.key == "fee:same").count() == 1

@@ -5,7 +5,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 
@@ -21,6 +20,7 @@ from models import Batch, BatchRecord, Card, LedgerAccount, LedgerOperation, Led
 from services import ledger, processing
 from services.processor import SimulatedProcessor
 from tests import batchfiles
+from tests.conftest import in_threads
 from tests.factories import make_company, make_product
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -447,17 +447,9 @@ def test_concurrent_claims_take_an_order_once(product, database_url):
     results = []
 
     def claim():
-        models.db.connect(reuse_if_open=True)
-        try:
-            results.append(processing.claim_next())
-        finally:
-            models.db.close()
+        results.append(processing.claim_next())
 
-    threads = [threading.Thread(target=claim) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(claim, 6, 30)
     models.db.connect(reuse_if_open=True)
     assert sum(r is not None for r in results) == 1
 

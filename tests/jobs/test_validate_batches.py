@@ -14,6 +14,7 @@ import models
 from models import Batch, BatchError, BatchRecord, utcnow
 from services import batches
 from tests import batchfiles
+from tests.conftest import in_threads
 from tests.factories import make_company, make_product, make_user
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,17 +54,9 @@ def test_concurrent_claims_take_a_batch_once(app, setup, database_url):
     results = []
 
     def claim():
-        models.db.connect(reuse_if_open=True)
-        try:
-            results.append(batches.claim_next())
-        finally:
-            models.db.close()
+        results.append(batches.claim_next())
 
-    threads = [threading.Thread(target=claim) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(claim, 6, 30)
     assert sum(r is not None for r in results) == 1
 
 

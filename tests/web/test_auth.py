@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from models import AuditEvent, OutboxMessage, User, utcnow
-from tests.conftest import csrf_token, login, post
+from tests.conftest import csrf_token, in_threads, login, post
 from tests.factories import PASSWORD, make_company, make_product, make_user
 
 NEW_PASSWORD = "Nueva*Clave7"
@@ -263,22 +263,11 @@ def test_a_recovery_request_does_not_lock_the_user_out(client, user):
 
 
 def test_parallel_wrong_passwords_cannot_skip_the_lockout(app, user):
-    import threading
-
-    import models
 
     def guess():
-        models.db.connect(reuse_if_open=True)
-        try:
-            login(app.test_client(), "ana", "Mala*Clave1")
-        finally:
-            models.db.close()
+        login(app.test_client(), "ana", "Mala*Clave1")
 
-    threads = [threading.Thread(target=guess) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    in_threads(guess, 6, 60)
     assert reload(user).status == User.BLOCKED and reload(user).failed_attempts >= 3
 
 
