@@ -240,10 +240,11 @@ def _register_template_helpers(app: Flask) -> None:
             abort(404)
 
     @app.template_global()
-    def page_url(endpoint, number, params=None):
+    def page_url(endpoint, number, params=None, args=None):
         """URL of page `number` of a table, keeping the search text and criteria (and nothing else a user
         could put in the query string)."""
-        kept = {k: request.args[k][:60] for k in PAGE_ARGS if request.args.get(k)}
+        args = request.args if args is None else args
+        kept = {k: args[k][:60] for k in PAGE_ARGS if args.get(k)}
         return url_for(endpoint, **(params or {}), **kept, pagina=number)
 
     @app.context_processor

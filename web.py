@@ -175,9 +175,10 @@ class Page:
         )
 
 
-def paginate(query, per_page: int = 10) -> Page:
+def paginate(query, args=None, per_page: int = 10) -> Page:
     """Paginate a peewee query by the `pagina` argument (out-of-range pages clamp)."""
     total = query.count()
     pages = max(1, -(-total // per_page))
-    number = min(max(flask_request.args.get("pagina", 1, type=int) or 1, 1), pages)
+    args = flask_request.args if args is None else args
+    number = min(max(args.get("pagina", 1, type=int) or 1, 1), pages)
     return Page(list(query.paginate(number, per_page)), number, per_page, total)

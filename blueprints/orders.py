@@ -1,8 +1,11 @@
 """Consultas > Órdenes de servicio: search, the order's batches and records, PDF, Anular, Pagar
 (manual 3.3 pasos 4–6 and chapter 4)."""
 
+from urllib.parse import parse_qsl, urlsplit
+
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 
 from models import Batch, ServiceOrder
 from services import orders
@@ -31,15 +34,16 @@ def _order(product, order_id) -> ServiceOrder:
     return order
 
 
-def _list_context(product, **extra):
-    criteria, errors = orders.criteria_from(request.args)
-    search = request.args.get("q", "").strip()[:40]
+def _list_context(product, args=None, **extra):
+    args = request.args if args is None else args
+    criteria, errors = orders.criteria_from(args)
+    search = args.get("q", "").strip()[:40]
     return {
         "product": product,
-        "page": paginate(orders.search(product, criteria, search)),
+        "page": paginate(orders.search(product, criteria, search), args),
         "criteria": criteria,
         "criteria_errors": errors,
-        "args": request.args,
+        "args": args,
         "q": search,
         "can": g.permissions,
         "statuses": [(s, orders.ORDER_STATUS_LABELS[s]) for s in orders.SEARCHABLE_STATUSES],
@@ -110,7 +114,10 @@ def _modal(template, page_template, product, order, **context):
 def _done(product, title, message):
     """Success: a modal with the message and the refreshed table (htmx), or back to the list."""
     if is_htmx_fragment():
-        return render_template("orders/_done.html", title=title, message=message, **_list_context(product))
+        # The refreshed table keeps the criteria and page the user was looking at.
+        query = urlsplit(request.headers.get("HX-Current-URL", "")).query
+        args = MultiDict(parse_qsl(query)[:20])
+        return render_template("orders/_done.html", title=title, message=message, **_list_context(product, args))
     flash(message, "success")
     return redirect(url_for("orders.index", product_id=product.id))
 

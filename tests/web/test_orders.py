@@ -755,3 +755,18 @@ def test_pay_and_void_work_without_javascript(client, world):
     assert "<dialog open" in html and "Ingrese el código de verificación enviado a su correo" in html
     response = post(client, f"{orders_url(product)}/{order.id}/pagar", {"code": last_code("jefe")})
     assert response.status_code == 302 and ServiceOrder.get_by_id(order.id).status == "EN_PROCESO"
+
+
+def test_the_table_refreshed_after_voiding_keeps_the_search(client, world):
+    product = world["product"]
+    orders_made = [make_order(product) for _ in range(12)]
+    login(client, "jefe")
+    current = f"http://localhost{orders_url(product)}?estado=PENDIENTE_PAGO&pagina=2"
+    response = post(
+        client, f"{orders_url(product)}/{orders_made[0].id}/anular", {"password": PASSWORD},
+        headers={"HX-Request": "true", "HX-Current-URL": current},
+    )  # fmt: skip
+    html = response.get_data(as_text=True)
+    # 11 pending orders left: page 2 of the Autorizado search shows the 11th alone
+    assert "Mostrando registro(s) del 11 al 11 de un total de 11 registro(s)" in html
+    assert "estado=PENDIENTE_PAGO" in html
