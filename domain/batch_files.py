@@ -247,6 +247,12 @@ SHEET_FOLDERS = ("xl/worksheets/", "xl/chartsheets/", "xl/dialogsheets/")
 # zip next: a file that is an OLE2 compound file and, at its end, an .xlsx would be read as that
 # .xlsx, unchecked. Its zip reader looks in the last 64 KB; looked for everywhere here.
 ZIP_END = b"PK\x05\x06"
+# Excel stores members plain or deflated; any other method (bzip2, deflate64, AES…) is refused
+# before anything is inflated.
+XLSX_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+# What reading a broken zip raises: a bad directory (BadZipFile), offsets past the end
+# (ValueError, EOFError, OSError) or a corrupt deflate stream (zlib.error).
+DAMAGED_ZIP = (zipfile.BadZipFile, ValueError, EOFError, OSError, zlib.error)
 
 
 def _check_xlsx(content: bytes, max_uncompressed: int, max_records: int) -> None:
@@ -262,9 +268,11 @@ def _check_xlsx(content: bytes, max_uncompressed: int, max_records: int) -> None
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError, NotImplementedError):
+    except DAMAGED_ZIP:
         raise FileRejected(MSG_DAMAGED) from None
     if not infos or len(infos) > MAX_ZIP_MEMBERS:
+        raise FileRejected(MSG_DAMAGED)
+    if any(info.compress_type not in XLSX_COMPRESSION for info in infos):
         raise FileRejected(MSG_DAMAGED)
     if any(info.flag_bits & 0x1 for info in infos):
         raise FileRejected(MSG_PASSWORD)
@@ -309,7 +317,7 @@ def _check_members(content: bytes, infos: list[zipfile.ZipInfo], max_records: in
                     _check_sheet_exactly(archive, info, row_limit)
     except RuntimeError:  # a member needing a password without the zip-level flag
         raise FileRejected(MSG_PASSWORD) from None
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError, NotImplementedError, zlib.error):
+    except DAMAGED_ZIP:
         raise FileRejected(MSG_DAMAGED) from None
 
 

@@ -512,6 +512,26 @@ def test_a_zip_that_lies_about_its_sizes_is_damaged():
     assert rejected("l.xlsx", bytes(data)) == "El archivo está dañado o no es un archivo Excel válido"
 
 
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, 9, 99])
+def test_members_compressed_with_a_method_excel_never_uses_are_damaged(method):
+    """bzip2 and lzma zipfile could inflate; deflate64 (9) and AES (99) it can't: all refused
+    before anything is inflated."""
+    good = b.xlsx_bytes("EMI", b.emi_rows(3))
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            written = zipfile.ZIP_BZIP2 if method not in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA) else method
+            target.writestr(info.filename, source.read(info), compress_type=written)
+    data = bytearray(out.getvalue())
+    if method not in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):  # relabel the method in both headers
+        for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+            position = data.find(signature)
+            while position != -1:
+                struct.pack_into("<H", data, position + offset, method)
+                position = data.find(signature, position + 4)
+    assert rejected("l.xlsx", bytes(data)) == "El archivo está dañado o no es un archivo Excel válido"
+
+
 def test_encrypted_xlsx_is_password_protected():
     message = "El archivo está protegido con contraseña"
     assert rejected("l.xlsx", b.encrypted_xlsx_bytes()) == message
