@@ -30,6 +30,7 @@ def _make_order(company, product, user, batches: int, first_number: int):
     from domain.fees import BatchInput, FeeSchedule, quote_order
     from domain.layouts import BatchKind
     from models import Batch, ServiceOrder, db
+    from services.orders import batch_figures, order_figures
 
     inputs = []
     for i in range(batches):
@@ -39,43 +40,15 @@ def _make_order(company, product, user, batches: int, first_number: int):
     quote = quote_order(inputs, FeeSchedule.from_product(product))
     with db.atomic():
         order = ServiceOrder.create(
-            company=company,
-            product=product,
-            kind=quote.kind or "",
-            status=ServiceOrder.PENDING_PAYMENT,
-            commission=quote.commission,
-            iva=quote.iva,
-            os_total=quote.os_total,
-            amount=quote.amount,
-            total_to_pay=quote.total_to_pay,
-            iva_rate=quote.iva_rate,
-            iva_base=quote.iva_base,
-            card_price_total=quote.card_price_total,
-            distribution=quote.distribution,
-            recharge_commission=quote.recharge_commission,
-            gmf=quote.gmf,
-            records=quote.records,
-            authorized_by=user,
-        )
+            company=company, product=product, status=ServiceOrder.PENDING_PAYMENT, authorized_by=user,
+            **order_figures(quote),
+        )  # fmt: skip
         for cost in quote.batches:
             Batch.create(
-                company=company,
-                product=product,
-                number=cost.number,
-                kind=cost.kind,
-                status=Batch.IN_ORDER,
-                total_records=cost.records,
-                valid_records=cost.records,
-                amount=cost.amount,
-                uploaded_by=user,
-                order=order,
-                unit_price=cost.unit_price,
-                card_price_total=cost.card_price_total,
-                distribution=cost.distribution,
-                recharge_commission=cost.recharge_commission,
-                commission=cost.commission,
-                gmf=cost.gmf,
-            )
+                company=company, product=product, number=cost.number, kind=cost.kind, status=Batch.IN_ORDER,
+                total_records=cost.records, valid_records=cost.records, amount=cost.amount, uploaded_by=user,
+                order=order, **batch_figures(cost),
+            )  # fmt: skip
     return order
 
 

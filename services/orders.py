@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
+from peewee import JOIN
 
 from domain.clock import BOGOTA, local_today
 from domain.fees import BatchCost, BatchInput, FeeSchedule, OrderQuote, plan_orders, quote_order
@@ -82,21 +83,35 @@ def to_authorize(product: Product):
 
 
 def _waiting(product, status):
+    """The batches in `status`, with their signer loaded in the same query (shown per row)."""
+    signer = User.alias()
     return (
-        Batch.select().where((Batch.product == product) & (Batch.status == status)).order_by(Batch.created_at, Batch.id)
+        Batch.select(Batch, signer)
+        .join(signer, JOIN.LEFT_OUTER, on=(Batch.signed_by == signer.id))
+        .where((Batch.product == product) & (Batch.status == status))
+        .order_by(Batch.created_at, Batch.id)
     )
 
 
-def _amounts(batch: Batch) -> list[int]:
-    rows = BatchRecord.select(BatchRecord.amount).where(BatchRecord.batch == batch.id).order_by(BatchRecord.line)
-    return [amount for (amount,) in rows.tuples()]
-
-
-def batch_input(batch: Batch) -> BatchInput:
-    """The fee computation's view of a batch: only REC needs each record's amount."""
-    if batch.kind == BatchKind.REC:
-        return BatchInput(batch.number, BatchKind(batch.kind), amounts=_amounts(batch))
-    return BatchInput(batch.number, BatchKind(batch.kind), records=batch.valid_records)
+def batch_inputs(batches: Sequence[Batch]) -> list[BatchInput]:
+    """The fee computation's view of the batches: only REC needs each record's amount, read
+    for all of them in one query."""
+    recharges = [b.id for b in batches if b.kind == BatchKind.REC]
+    amounts: dict[int, list[int]] = {batch_id: [] for batch_id in recharges}
+    if recharges:
+        rows = (
+            BatchRecord.select(BatchRecord.batch, BatchRecord.amount)
+            .where(BatchRecord.batch.in_(recharges))
+            .order_by(BatchRecord.batch, BatchRecord.line)
+        )
+        for batch_id, amount in rows.tuples():
+            amounts[batch_id].append(amount)
+    return [
+        BatchInput(b.number, BatchKind(b.kind), amounts=amounts[b.id])
+        if b.kind == BatchKind.REC
+        else BatchInput(b.number, BatchKind(b.kind), records=b.valid_records)
+        for b in batches
+    ]
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,8 @@ class Estimate:
 def estimates(product: Product, batches: Sequence[Batch]) -> dict[int, Estimate]:
     fees = FeeSchedule.from_product(product)
     result = {}
-    for batch in batches:
-        quote = quote_order([batch_input(batch)], fees)
+    for batch, batch_in in zip(batches, batch_inputs(batches), strict=True):
+        quote = quote_order([batch_in], fees)
         result[batch.id] = Estimate(quote.batches[0], quote.iva, quote.os_total)
     return result
 
@@ -212,12 +227,30 @@ def plan(
         raise OrderRefused("Elige procesar por lote o por tipo de lote")
     batches = _authorizable(product, ids, user)
     by_number = {b.number: b for b in batches}
-    quotes = plan_orders([batch_input(b) for b in batches], FeeSchedule.from_product(product), GROUPINGS[grouping])
+    quotes = plan_orders(batch_inputs(batches), FeeSchedule.from_product(product), GROUPINGS[grouping])
     return [(q, [by_number[c.number] for c in q.batches]) for q in quotes]
 
 
 def check_authorize_password(user: User, password: str) -> None:
     _check_password(user, password)
+
+
+def order_figures(quote: OrderQuote) -> dict:
+    """The ServiceOrder columns that freeze a quote's figures."""
+    return {
+        "kind": quote.kind or "", "commission": quote.commission, "iva": quote.iva, "os_total": quote.os_total,
+        "amount": quote.amount, "total_to_pay": quote.total_to_pay, "iva_rate": quote.iva_rate,
+        "iva_base": quote.iva_base, "card_price_total": quote.card_price_total, "distribution": quote.distribution,
+        "recharge_commission": quote.recharge_commission, "gmf": quote.gmf, "records": quote.records,
+    }  # fmt: skip
+
+
+def batch_figures(cost: BatchCost) -> dict:
+    """The Batch columns that freeze a batch's cost in its order."""
+    return {
+        "unit_price": cost.unit_price, "card_price_total": cost.card_price_total, "distribution": cost.distribution,
+        "recharge_commission": cost.recharge_commission, "commission": cost.commission, "gmf": cost.gmf,
+    }  # fmt: skip
 
 
 def authorize(
@@ -239,12 +272,8 @@ def authorize(
         now = utcnow()
         for quote, batches in planned:
             order = ServiceOrder.create(
-                company=product.company_id, product=product.id, kind=quote.kind or "", status=ServiceOrder.PENDING_PAYMENT,
-                commission=quote.commission, iva=quote.iva, os_total=quote.os_total, amount=quote.amount,
-                total_to_pay=quote.total_to_pay, iva_rate=quote.iva_rate, iva_base=quote.iva_base,
-                card_price_total=quote.card_price_total, distribution=quote.distribution,
-                recharge_commission=quote.recharge_commission, gmf=quote.gmf, records=quote.records,
-                authorized_by=user.id, created_at=now,
+                company=product.company_id, product=product.id, status=ServiceOrder.PENDING_PAYMENT,
+                authorized_by=user.id, created_at=now, **order_figures(quote),
             )  # fmt: skip
             for cost, batch in zip(quote.batches, batches, strict=True):
                 signer = (
@@ -256,12 +285,7 @@ def authorize(
                         order=order.id,
                         authorized_by=user.id,
                         authorized_at=now,
-                        unit_price=cost.unit_price,
-                        card_price_total=cost.card_price_total,
-                        distribution=cost.distribution,
-                        recharge_commission=cost.recharge_commission,
-                        commission=cost.commission,
-                        gmf=cost.gmf,
+                        **batch_figures(cost),
                     )  # fmt: skip
                     .where((Batch.id == batch.id) & (Batch.status == Batch.TO_AUTHORIZE) & signer)
                     .execute()

@@ -770,3 +770,35 @@ def test_the_table_refreshed_after_voiding_keeps_the_search(client, world):
     # 11 pending orders left: page 2 of the Autorizado search shows the 11th alone
     assert "Mostrando registro(s) del 11 al 11 de un total de 11 registro(s)" in html
     assert "estado=PENDIENTE_PAGO" in html
+
+
+def test_authorization_page_queries_do_not_grow_with_the_batches(client, world, monkeypatch):
+    """The signer of each row comes with the batches, and the recharge amounts behind the
+    estimated costs in one query (no query per row)."""
+    import models
+
+    product = world["coop_product"]
+    firmante = models.User.get(models.User.username == "firmante")
+    login(client, "autorizador")
+    counts = []
+    for extra in (1, 5):
+        for _ in range(extra):
+            make_batch(product, status=Batch.TO_AUTHORIZE, signed_by=firmante)
+            make_batch(product, "REC", amounts=[1_000_000, 20_000], status=Batch.TO_AUTHORIZE, signed_by=firmante)
+        executed = []
+        monkeypatch.setattr(models.db.obj, "execute_sql", _recording(models.db.obj.execute_sql, executed))
+        html = client.get(auth_url(product)).get_data(as_text=True)
+        monkeypatch.undo()
+        assert html.count(">firmante</td>") == len(Batch.select().where(Batch.status == Batch.TO_AUTHORIZE))
+        counts.append(len(executed))
+    assert counts[0] == counts[1], counts
+
+
+def _recording(execute_sql, executed: list):
+    """execute_sql that also notes each statement in `executed`."""
+
+    def run(sql, *args, **kwargs):
+        executed.append(sql)
+        return execute_sql(sql, *args, **kwargs)
+
+    return run
