@@ -1,17 +1,25 @@
-# Conexión Empresas: `make run` serves the demo, `make test` runs every test.
+# Conexión Empresas: `make run` serves the demo, `make test` runs the fast suite, `make test-long`
+# the long one (tests/long/: killed processes, several server processes, load).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: help run test test-pg bench lint format browser db clean
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+FAST := -m "not long"
+LONG := -m long
+
+.PHONY: help run test test-pg test-long test-long-pg test-all bench lint format browser db clean
 
 help:
-	@echo "make run      crea .venv, instala, migra, carga la demo y sirve en http://127.0.0.1:5000"
-	@echo "make test     instala lo necesario para las pruebas y las ejecuta (SQLite)"
-	@echo "make test-pg  las mismas pruebas sobre PostgreSQL (DATABASE_URL o 127.0.0.1:5432/test)"
-	@echo "make bench    ejecuta los benchmarks e imprime sus cifras"
-	@echo "make lint     ruff check + ruff format --check"
+	@echo "make run           crea .venv, instala, migra, carga la demo y sirve en http://127.0.0.1:5000"
+	@echo "make test          instala lo necesario y ejecuta las pruebas rápidas (SQLite, con navegador)"
+	@echo "make test-pg       las mismas pruebas sobre PostgreSQL (DATABASE_URL o 127.0.0.1:5432/test)"
+	@echo "make test-long     las pruebas largas: procesos terminados a la fuerza, varios servidores, carga (SQLite)"
+	@echo "make test-long-pg  las pruebas largas sobre PostgreSQL"
+	@echo "make test-all      todo: rápidas y largas, en SQLite y en PostgreSQL (lo que ejecuta .ci/run)"
+	@echo "make bench         ejecuta los benchmarks e imprime sus cifras"
+	@echo "make lint          ruff check + ruff format --check"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +48,21 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "AVISO: sin /usr/bin/chromium las pruebas de navegador se omitirán (apt-get install chromium)."; fi
 
+# PYTEST_ARGS adds options, e.g. make test PYTEST_ARGS="-x --durations=25".
+# The SQLite targets ignore a DATABASE_URL of the environment; the -pg ones use it (or PG_URL).
 test: $(VENV)/.dev browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL= $(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
 
 test-pg: $(VENV)/.dev browser
-	DATABASE_URL=$${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m pytest $(FAST) $(PYTEST_ARGS)
+
+test-long: $(VENV)/.dev browser
+	DATABASE_URL= $(BIN)/python -m pytest $(LONG) $(PYTEST_ARGS)
+
+test-long-pg: $(VENV)/.dev browser
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m pytest $(LONG) $(PYTEST_ARGS)
+
+test-all: test test-pg test-long test-long-pg
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

@@ -2,18 +2,16 @@
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from babel.dates import format_date, format_datetime
-from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 import models
+from blueprints import templating
+from blueprints.helpers import htmx, pending_step
 from config import finish_config, load_config
-from domain.clock import BOGOTA
-from domain.money import format_cop
 from services.audit import Event, record_event
 
 csrf = CSRFProtect()
@@ -21,6 +19,22 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Ingresa con tu usuario y contraseña para continuar."
 login_manager.login_message_category = "info"
+
+# The only endpoints that answer without a session; every other one sends an anonymous user to
+# the login page (a new route is private the day it is written; tests/web/test_route_security.py).
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "auth.index",  # "/" only redirects: to the login page, or to the companies once logged in
+        "auth.login",
+        "auth.recover",
+        "auth.logout",  # ending no session is harmless; it lands on the login page
+        "auth.session_status",  # the idle timer asks it; answers active=false without a session
+        "help.index",
+        "help.chapter",
+        "demo.outbox",  # demo mode only, on localhost: where a temporary password is read before logging in
+    }
+)
 
 # Endpoints a user with a pending step (terms, forced change) may still reach.
 PENDING_STEP_ENDPOINTS = {"auth.terms", "auth.change_password", "auth.logout", "auth.keepalive", "static"}
@@ -44,13 +58,11 @@ def create_app(config=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
     models.open_database(app.config["DATABASE_URL"])
     csrf.init_app(app)
-    from web import htmx
-
     htmx.init_app(app)
     login_manager.init_app(app)
 
     _register_request_hooks(app)
-    _register_template_helpers(app)
+    templating.register(app)
     _register_errors(app)
     _register_blueprints(app)
 
@@ -73,12 +85,8 @@ def _load_user(user_id: str):
     return user
 
 
-# The query arguments a table's pager carries to the next page: search text and criteria.
-PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado")
-
-
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, authorization, batches, companies, orders, settings
+    from blueprints import auth, authorization, batches, companies, help, orders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
@@ -86,8 +94,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(batches.bp)
     app.register_blueprint(authorization.bp)
     app.register_blueprint(orders.bp)
-    import help
-
     app.register_blueprint(help.bp)
     if app.config["DEMO_MODE"]:
         if app.config["HOST"] not in ("127.0.0.1", "localhost", "::1"):
@@ -117,6 +123,14 @@ def _register_request_hooks(app: Flask) -> None:
             abort(400)
 
     @app.before_request
+    def _require_login():
+        if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+            return None  # a 404 or 405 answers as such; public pages answer everybody
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+    @app.before_request
     def _session_guard():
         if not current_user.is_authenticated:
             return None
@@ -139,6 +153,13 @@ def _register_request_hooks(app: Flask) -> None:
         if step and request.endpoint not in PENDING_STEP_ENDPOINTS:
             return redirect(url_for(step))
         return None
+
+    @app.url_value_preprocessor
+    def _bounded_ids(endpoint, values):
+        """An id in a URL beyond any real row (e.g. 25 digits) is simply not found, instead of
+        overflowing the database driver."""
+        if values and any(isinstance(v, int) and v > 2**53 for v in values.values()):
+            abort(404)
 
     @app.after_request
     def _security_headers(response):
@@ -168,122 +189,6 @@ def _redirect_to_login():
     if request.headers.get("HX-Request") == "true":
         return "", 401, {"HX-Redirect": url_for("auth.login")}
     return redirect(url_for("auth.login"))
-
-
-def pending_step(user) -> str | None:
-    """The endpoint a user must go through before anything else, if any."""
-    if user.terms_accepted_at is None:
-        return "auth.terms"
-    if user.must_change_password:
-        return "auth.change_password"
-    return None
-
-
-def _register_template_helpers(app: Flask) -> None:
-    @app.template_filter("money")
-    def _money(cents):
-        return format_cop(cents or 0)
-
-    @app.template_filter("date")
-    def _date(value):
-        if value is None:
-            return ""
-        return format_date(_local(value), "dd/MM/yyyy", locale="es_CO")
-
-    @app.template_filter("datetime")
-    def _datetime(value):
-        if value is None:
-            return ""
-        return format_datetime(_local(value), "dd/MM/yyyy HH:mm:ss", locale="es_CO")
-
-    @app.template_filter("batch_type")
-    def _batch_type(kind):
-        from domain.layouts import batch_type_name
-
-        return batch_type_name(kind)
-
-    @app.template_filter("batch_status")
-    def _batch_status(status):
-        from services.batches import STATUS_LABELS
-
-        return STATUS_LABELS.get(status, status)
-
-    @app.template_filter("order_status")
-    def _order_status(status):
-        from services.orders import ORDER_STATUS_LABELS
-
-        return ORDER_STATUS_LABELS.get(status, status)
-
-    @app.template_filter("record_status")
-    def _record_status(status):
-        from services.orders import RECORD_STATUS_LABELS
-
-        return RECORD_STATUS_LABELS.get(status, status)
-
-    @app.template_filter("mask_account")
-    def _mask_account(number):
-        """A bank account shown by its last 4 digits only."""
-        number = str(number or "")
-        return ("•••• " + number[-4:]) if number else "Sin cuenta registrada"
-
-    @app.template_filter("batch_observations")
-    def _batch_observations(batch):
-        from services.batches import observations
-
-        return observations(batch)
-
-    @app.url_value_preprocessor
-    def _bounded_ids(endpoint, values):
-        """An id in a URL beyond any real row (e.g. 25 digits) is simply not found, instead of
-        overflowing the database driver."""
-        if values and any(isinstance(v, int) and v > 2**53 for v in values.values()):
-            abort(404)
-
-    @app.template_global()
-    def page_url(endpoint, number, params=None, args=None):
-        """URL of page `number` of a table, keeping the search text and criteria (and nothing else a user
-        could put in the query string)."""
-        args = request.args if args is None else args
-        kept = {k: args[k][:60] for k in PAGE_ARGS if args.get(k)}
-        return url_for(endpoint, **(params or {}), **kept, pagina=number)
-
-    @app.context_processor
-    def _layout_context():
-        from web import visible_menu
-
-        ctx = {"idle_minutes": app.config["SESSION_IDLE_MINUTES"], "demo_mode": app.config["DEMO_MODE"]}
-        if current_user.is_authenticated and pending_step(current_user) is None:
-            company, product = _selection()
-            perms = current_user.permissions_for(product) if product else frozenset()
-            ctx.update(
-                selected_company=company,
-                selected_product=product,
-                user_companies=list(current_user.companies()),
-                menu=visible_menu(perms) if product else [],
-            )
-        return ctx
-
-
-def _selection():
-    """The company/product chosen in this session, re-checked against the user's companies."""
-    if "selection" in g:
-        return g.selection
-    company = product = None
-    cid, pid = session.get("company_id"), session.get("product_id")
-    if cid:
-        company = current_user.companies().where(models.Company.id == cid).first()
-    if company and pid:
-        product = models.Product.get_or_none((models.Product.id == pid) & (models.Product.company == company))
-    g.selection = (company, product)
-    return g.selection
-
-
-def _local(value):
-    if not isinstance(value, datetime):
-        return value  # a plain date has no time zone
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(BOGOTA)
 
 
 def _register_errors(app: Flask) -> None:

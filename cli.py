@@ -1,25 +1,22 @@
 """Operator command line: `flask db upgrade`, `flask company|branch|product|user ...`, `flask seed-demo`."""
 
-import re
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
 import click
-from flask.cli import AppGroup
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 import models
 from domain.money import format_cop, to_cents
-from domain.permissions import parse_permissions
-from models import Branch, Company, OutboxMessage, Product, User, UserCompany, UserPermission
-from services import accounts
-from services.bank import SimulatedBank
+from models import Company, OutboxMessage, Product, User
+from services import accounts, provisioning
 
 db_cli = AppGroup("db", help="Esquema de la base de datos.")
 company_cli = AppGroup("company", help="Empresas.")
 branch_cli = AppGroup("branch", help="Sucursales.")
 product_cli = AppGroup("product", help="Productos, tarifas y límites.")
 user_cli = AppGroup("user", help="Usuarios.")
-
-NIT_RE = re.compile(r"^[0-9]{9,10}(-?[0-9])?$")
 
 
 def register_cli(app):
@@ -76,11 +73,13 @@ class Rate(click.ParamType):
 MONEY, RATE = Money(), Rate()
 
 
-def _company(nit: str) -> Company:
-    company = Company.get_or_none(Company.nit == nit)
-    if company is None:
-        raise click.ClickException(f"No existe una empresa con NIT {nit}")
-    return company
+@contextmanager
+def _refusals():
+    """A provisioning refusal becomes the command's error message (exit status 1)."""
+    try:
+        yield
+    except provisioning.ProvisioningError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @db_cli.command("upgrade")
@@ -118,38 +117,22 @@ def company_create(
     opening_balance,
 ):
     """Crea una empresa y su cuenta en el banco simulado."""
-    company = create_company(
-        nit=nit,
-        name=name,
-        legal_name=legal_name or name,
-        contact=contact,
-        address=address,
-        billing_address=billing_address,
-        phone1=phone1,
-        phone2=phone2,
-        phone3=phone3,
-        signatures=signatures,
-        bank_account=bank_account,
-        opening_balance=opening_balance,
-    )
+    with _refusals():
+        company = provisioning.create_company(
+            nit=nit,
+            name=name,
+            legal_name=legal_name or name,
+            contact=contact,
+            address=address,
+            billing_address=billing_address,
+            phone1=phone1,
+            phone2=phone2,
+            phone3=phone3,
+            signatures=signatures,
+            bank_account=bank_account,
+            opening_balance=opening_balance,
+        )
     click.echo(f"Empresa creada: {company.name} (NIT {company.nit}), cuenta {company.bank_account}")
-
-
-def create_company(nit, name, opening_balance=0, bank_account=None, **fields) -> Company:
-    nit = (nit or "").strip()
-    if not NIT_RE.match(nit):
-        raise click.ClickException("NIT inválido: debe tener 9 o 10 dígitos y un dígito de verificación opcional")
-    if Company.get_or_none(Company.nit == nit):
-        raise click.ClickException(f"Ya existe una empresa con NIT {nit}")
-    if not name.strip():
-        raise click.ClickException("El nombre es obligatorio")
-    bank_account = bank_account or f"SIM-{nit}"
-    if models.BankAccount.get_or_none(models.BankAccount.number == bank_account):
-        raise click.ClickException(f"La cuenta bancaria {bank_account} ya existe")
-    with models.db.atomic():
-        company = Company.create(nit=nit, name=name.strip(), bank_account=bank_account, **fields)
-        SimulatedBank().open_account(bank_account, nit, fields.get("legal_name") or name, opening_balance)
-    return company
 
 
 @branch_cli.command("create")
@@ -162,17 +145,9 @@ def create_company(nit, name, opening_balance=0, bank_account=None, **fields) ->
 @click.option("--phone", default="")
 def branch_create(nit, code, name, **fields):
     """Crea una sucursal de una empresa."""
-    branch = create_branch(_company(nit), code, name, **fields)
+    with _refusals():
+        branch = provisioning.create_branch(provisioning.company_by_nit(nit), code, name, **fields)
     click.echo(f"Sucursal creada: {branch.code} {branch.name}")
-
-
-def create_branch(company, code, name, **fields) -> Branch:
-    code = (code or "").strip()
-    if not re.fullmatch(r"[0-9]{1,3}", code):
-        raise click.ClickException("Código de sucursal inválido: de 1 a 3 dígitos")
-    if Branch.get_or_none((Branch.company == company) & (Branch.code == code)):
-        raise click.ClickException(f"La sucursal {code} ya existe en {company.name}")
-    return Branch.create(company=company, code=code, name=name, **fields)
 
 
 PRODUCT_OPTIONS = [
@@ -205,8 +180,6 @@ def _product_options(f):
 def _product_fields(values: dict) -> dict:
     fields = {k: v for k, v in values.items() if v is not None}
     if "bin_" in fields:
-        if not re.fullmatch(r"[0-9]{6,8}", fields["bin_"]):
-            raise click.ClickException("BIN inválido: de 6 a 8 dígitos")
         fields["bin"] = fields.pop("bin_")
     return fields
 
@@ -218,18 +191,11 @@ def _product_fields(values: dict) -> dict:
 @_product_options
 def product_create(nit, name, unnamed, **values):
     """Crea un producto con su tarifa y sus límites."""
-    product = create_product(_company(nit), name, named=not unnamed, **_product_fields(values))
+    with _refusals():
+        company = provisioning.company_by_nit(nit)
+        product = provisioning.create_product(company, name, named=not unnamed, **_product_fields(values))
     click.echo(f"Producto creado: {product.name} ({product.kind_label}) id {product.id}")
     _echo_product(product)
-
-
-def create_product(company, name, **fields) -> Product:
-    name = (name or "").strip()
-    if not name:
-        raise click.ClickException("El nombre del producto es obligatorio")
-    if Product.get_or_none((Product.company == company) & (Product.name == name)):
-        raise click.ClickException(f"El producto {name} ya existe en {company.name}")
-    return Product.create(company=company, name=name, **fields)
 
 
 @product_cli.command("update")
@@ -238,14 +204,10 @@ def create_product(company, name, **fields) -> Product:
 @_product_options
 def product_update(nit, name, **values):
     """Cambia la tarifa o los límites de un producto."""
-    product = Product.get_or_none((Product.company == _company(nit)) & (Product.name == name))
-    if product is None:
-        raise click.ClickException(f"No existe el producto {name}")
-    fields = _product_fields(values)
-    if not fields:
-        raise click.ClickException("Indica al menos un valor para cambiar")
-    Product.update(**fields).where(Product.id == product.id).execute()
-    _echo_product(Product.get_by_id(product.id))
+    with _refusals():
+        product = provisioning.product_by_name(provisioning.company_by_nit(nit), name)
+        product = provisioning.update_product(product, **_product_fields(values))
+    _echo_product(product)
 
 
 def _echo_product(p: Product):
@@ -273,48 +235,12 @@ def _echo_product(p: Product):
 )
 def user_create(username, first_name, last_name, email, position, area, grants):
     """Crea un usuario con sus empresas y permisos; imprime su contraseña temporal."""
-    user, temp = create_user_with_grants(username, first_name, last_name, email, position, area, grants)
+    with _refusals():
+        user, temp = provisioning.create_user_with_grants(
+            username, first_name, last_name, email, position, area, grants
+        )
     click.echo(f"Usuario creado: {user.username}")
     click.echo(f"Contraseña temporal (debe cambiarla al ingresar): {temp}")
-
-
-def create_user_with_grants(username, first_name, last_name, email, position, area, grants, **kwargs):
-    username = (username or "").strip()
-    if not re.fullmatch(r"[A-Za-z0-9._-]{3,40}", username):
-        raise click.ClickException("Usuario inválido: de 3 a 40 letras, dígitos, '.', '_' o '-'")
-    if User.get_or_none(User.username == username):
-        raise click.ClickException(f"El usuario {username} ya existe")
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email or ""):
-        raise click.ClickException(f"Correo electrónico inválido: {email}")
-    plan = [_parse_grant(g) for g in grants]
-    with models.db.atomic():
-        user, temp = accounts.create_user(username, first_name, last_name, email, position, area, **kwargs)
-        for company, products, perms in plan:
-            UserCompany.get_or_create(user=user, company=company)
-            for product in products:
-                for perm in sorted(perms):
-                    UserPermission.get_or_create(user=user, product=product, permission=perm)
-    return user, temp
-
-
-def _parse_grant(text: str):
-    parts = text.split(":", 2)
-    if len(parts) != 3:
-        raise click.ClickException(f"Permiso mal escrito: {text!r} (usa NIT:PRODUCTO:PERMISOS)")
-    nit, product_name, perm_text = (p.strip() for p in parts)
-    company = _company(nit)
-    if product_name == "*":
-        products = list(company.products)
-    else:
-        product = Product.get_or_none((Product.company == company) & (Product.name == product_name))
-        if product is None:
-            raise click.ClickException(f"No existe el producto {product_name} en {company.name}")
-        products = [product]
-    try:
-        perms = parse_permissions(perm_text)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return company, products, perms
 
 
 @user_cli.command("unblock")
@@ -345,6 +271,7 @@ def outbox(limit):
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="No hace nada si ya hay empresas")
+@with_appcontext
 def seed_demo(if_empty):
     """Carga los datos de demostración (empresas, productos, usuarios)."""
     from seed import seed
@@ -353,8 +280,9 @@ def seed_demo(if_empty):
     if if_empty and Company.select().exists():
         click.echo("La base de datos ya tiene datos; no se cargó la demostración.")
     else:
-        seed()
+        with _refusals():
+            seed()
         click.echo("Datos de demostración cargados.")
-    from seed import DEMO_USERS_TEXT
+    from seed import demo_users_text
 
-    click.echo(DEMO_USERS_TEXT)
+    click.echo(demo_users_text(current_app.config["HOST"], current_app.config["PORT"]))

@@ -287,6 +287,10 @@ class Person(BaseModel):
     mobile = CharField(max_length=10, default="")
     email = CharField(max_length=200, default="")
     created_at = DateTimeField(default=utcnow)
+    # Optional fields of the issuer's 17-column emission layout (migration 3).
+    postal_code = CharField(max_length=10, default="")
+    correspondence_address = CharField(max_length=100, default="")
+    correspondence_postal_code = CharField(max_length=10, default="")
 
     class Meta:
         indexes = ((("id_type", "id_number"), True),)
@@ -307,7 +311,7 @@ class Card(BaseModel):
     masked_pan = CharField(max_length=19)
     status = CharField(max_length=12, index=True)
     created_at = DateTimeField(default=utcnow)
-    # Set by the card processor (services/processor.py); never the full card number.
+    # Set by the card processor (adapters/processor.py); never the full card number.
     serial = BigIntegerField(null=True)
     expires_on = DateField(null=True)
     account = DeferredForeignKey("LedgerAccount", null=True, on_delete="SET NULL")
@@ -317,7 +321,9 @@ class Card(BaseModel):
 class Batch(BaseModel):
     """A batch (lote): an uploaded file (EMI, REC, AFI) or an innominate request (INN).
 
-    Status changes only through services/batches.py (conditional UPDATEs)."""
+    Status changes only through the step that makes it (services/batches.py: upload, validation,
+    confirm, delete; services/authorization.py: sign, authorize; services/orders.py and
+    services/processing.py: void, pay, process), each a conditional UPDATE."""
 
     VALIDATING, VALID, PARTIAL, INVALID = "VALIDANDO", "VALIDO", "VALIDO_PARCIAL", "NO_VALIDO"
     TO_SIGN, TO_AUTHORIZE, IN_ORDER = "POR_FIRMAR", "POR_AUTORIZAR", "EN_ORDEN"
@@ -360,7 +366,7 @@ class Batch(BaseModel):
     recharge_commission = BigIntegerField(default=0)
     commission = BigIntegerField(default=0)
     gmf = BigIntegerField(default=0)
-    deposited = BigIntegerField(default=0)  # Σ amounts credited to cards when processed
+    deposited = BigIntegerField(default=0)  # Monto abonado a tarjetas: Σ credited to cards when processed
     processed_at = DateTimeField(null=True)
 
     class Meta:
@@ -368,6 +374,63 @@ class Batch(BaseModel):
             (("company", "number"), True),
             (("product", "status"), False),
         )
+
+    STATUS_LABELS = {
+        VALIDATING: "Validando",
+        VALID: "Válido",
+        PARTIAL: "Válido con errores",
+        INVALID: "No válido",
+        TO_SIGN: "Por firmar",
+        TO_AUTHORIZE: "Por autorizar",
+        IN_ORDER: "En orden de servicio",
+        IN_PROCESS: "En proceso",
+        PROCESSED: "Procesado",
+        VOIDED: "Anulado",
+        DELETED: "Eliminado",
+    }
+    PENDING = (VALIDATING, VALID, PARTIAL, INVALID)  # Lotes pendientes of Carga de lotes
+    CONFIRMABLE = (VALID, PARTIAL)
+    DELETABLE = (*PENDING, TO_SIGN, TO_AUTHORIZE)  # any state before the service order
+    NOT_ALIVE = (DELETED, VOIDED)  # its file may be uploaded again
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_validating(self) -> bool:
+        return self.status == self.VALIDATING
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING
+
+    @property
+    def is_confirmable(self) -> bool:
+        return self.status in self.CONFIRMABLE
+
+    @property
+    def is_deletable(self) -> bool:
+        return self.status in self.DELETABLE
+
+    @property
+    def has_errors(self) -> bool:
+        """Validated with rejected lines (Válido con errores, No válido)."""
+        return self.status in (self.PARTIAL, self.INVALID)
+
+    @property
+    def is_waiting_signature(self) -> bool:
+        return self.status in (self.TO_SIGN, self.TO_AUTHORIZE)
+
+    @property
+    def confirm_observations(self) -> str:
+        """The Observaciones of Confirmación de lote (kept on the batch when confirmed)."""
+        if self.status == self.PARTIAL:
+            return (
+                f"El lote tiene {self.error_records} registro(s) con error; "
+                f"solo se confirmarán los {self.valid_records} válidos"
+            )
+        return "Lote cargado exitosamente"
 
 
 class BatchFile(BaseModel):
@@ -387,7 +450,10 @@ class BatchParsed(BaseModel):
 
 
 class BatchRecord(BaseModel):
-    """A valid record of a batch; processing (a later issue) marks it PROCESADO or RECHAZADO."""
+    """A valid record of a batch; processing marks it PROCESADO or RECHAZADO (with a reason)."""
+
+    VALID, PROCESSED, REJECTED = "VALIDO", "PROCESADO", "RECHAZADO"
+    STATUS_LABELS = {VALID: "Por procesar", PROCESSED: "Procesado", REJECTED: "Rechazado"}
 
     batch = ForeignKeyField(Batch, backref="records", on_delete="CASCADE")
     line = IntegerField()
@@ -400,6 +466,10 @@ class BatchRecord(BaseModel):
 
     class Meta:
         indexes = ((("batch", "line"), True),)
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
 
 
 class BatchError(BaseModel):
@@ -416,8 +486,8 @@ class BatchError(BaseModel):
 
 class ServiceOrder(BaseModel):
     """A service order (SPEC §7): the authorized batches of one company-product and their
-    costs, frozen at authorization. Status changes only through services/orders.py, each
-    one a conditional UPDATE on the expected status."""
+    costs, frozen at authorization. Status changes only through services/orders.py (void, pay)
+    and services/processing.py, each one a conditional UPDATE on the expected status."""
 
     PENDING_PAYMENT, PAYING = "PENDIENTE_PAGO", "PAGANDO"
     IN_PROCESS, PROCESSED, VOIDED = "EN_PROCESO", "PROCESADO", "ANULADO"
@@ -432,7 +502,7 @@ class ServiceOrder(BaseModel):
     os_total = BigIntegerField(default=0)  # Monto OS
     amount = BigIntegerField(default=0)  # Monto
     total_to_pay = BigIntegerField(default=0)  # Total a pagar
-    deposited = BigIntegerField(default=0)  # Monto depositado: what the bank debited
+    deposited = BigIntegerField(default=0)  # Monto depositado: what the company paid (the bank debit)
     iva_rate = RateField(default=Decimal("0"))
     iva_base = BigIntegerField(default=0)
     card_price_total = BigIntegerField(default=0)
@@ -456,10 +526,43 @@ class ServiceOrder(BaseModel):
     class Meta:
         indexes = ((("product", "created_at"), False),)
 
+    STATUS_LABELS = {
+        PENDING_PAYMENT: "Autorizado",
+        PAYING: "En pago",
+        IN_PROCESS: "En proceso",
+        PROCESSED: "Procesado",
+        VOIDED: "Anulado",
+    }
+    # The Estado choices of the search form (SPEC §7); "En pago" is a moment, shown but not searched.
+    SEARCHABLE = (PENDING_PAYMENT, IN_PROCESS, PROCESSED, VOIDED)
+
     @property
     def number(self) -> int:
         """Nro. de orden."""
         return self.id
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def is_payable(self) -> bool:
+        """Authorized and not paid yet: it may be paid or voided."""
+        return self.status == self.PENDING_PAYMENT
+
+    @property
+    def is_busy(self) -> bool:
+        """Being paid or processed right now (its row refreshes itself)."""
+        return self.status in (self.PAYING, self.IN_PROCESS)
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status == self.IN_PROCESS
+
+    @property
+    def commission_without_gmf(self) -> int:
+        """Monto comisión as the PDF shows it, GMF apart (`commission` holds Σ commission + GMF)."""
+        return self.commission - self.gmf
 
 
 class LedgerAccount(BaseModel):
@@ -545,67 +648,20 @@ ALL_MODELS = [
     ServiceOrder,
 ]
 
-# Tables of migration 2 (ServiceOrder is recreated there: migration 1 made a placeholder).
+# Tables created by migration 2 (tests/conftest.py empties ALL_MODELS + LEDGER_MODELS).
 LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode]
 
+# The schema is built by the frozen migrations of the migrations/ package (one module per
+# version, never derived from the classes above); tests/test_migrations.py checks that they
+# end at exactly what these models declare. Imported here, after the models, on purpose.
+import migrations  # noqa: E402
 
-def _migration_1(database):
-    database.create_tables(ALL_MODELS)
-    # The same file content can't be alive twice for a product, even with two uploads at once.
-    database.execute_sql(
-        "CREATE UNIQUE INDEX IF NOT EXISTS batch_alive_file ON batch (product_id, file_hash) "
-        "WHERE file_hash <> '' AND status NOT IN ('ELIMINADO', 'ANULADO')"
-    )
-
-
-def _migration_2(database):
-    """Authorization, service orders, ledger, processing (issue 4)."""
-    from playhouse.migrate import SchemaMigrator, migrate
-
-    migrator = SchemaMigrator.from_database(database.obj if isinstance(database, DatabaseProxy) else database)
-    # Migration 1's service_order was a placeholder nothing wrote to but tests: rebuilt in full
-    # (only that placeholder: a table that already has the order columns is kept as it is).
-    if "total_to_pay" not in {c.name for c in database.get_columns("service_order")}:
-        database.drop_tables([ServiceOrder])
-    database.create_tables([ServiceOrder, *LEDGER_MODELS])
-    batch_columns = [
-        "signed_by", "signed_at", "authorized_by", "authorized_at", "order", "unit_price",
-        "card_price_total", "distribution", "recharge_commission", "commission", "gmf",
-        "deposited", "processed_at",
-    ]  # fmt: skip
-    card_columns = ["serial", "expires_on", "account", "record"]
-    # Migration 1 creates tables from today's models, so a new database has these already.
-    operations = []
-    for model, names in ((Batch, batch_columns), (Card, card_columns)):
-        table = model._meta.table_name
-        present = {c.name for c in database.get_columns(table)}
-        for name in names:
-            field = model._meta.fields[name]
-            if field.column_name not in present:
-                operations.append(migrator.add_column(table, field.column_name, field))
-    migrate(*operations)
-    database.execute_sql("CREATE INDEX IF NOT EXISTS batch_order_id ON batch (order_id)")
-    database.execute_sql("CREATE UNIQUE INDEX IF NOT EXISTS card_record_id ON card (record_id)")
-
-
-# Ordered schema migrations; append new ones, never edit an applied one.
-MIGRATIONS = [_migration_1, _migration_2]
+MIGRATIONS = migrations.MIGRATIONS
 
 
 def upgrade(database=None) -> list[int]:
-    """Apply pending migrations in order; returns the versions applied."""
-    database = database or db
-    database.create_tables([SchemaVersion])
-    done = {v.version for v in SchemaVersion.select()}
-    applied = []
-    for number, migration in enumerate(MIGRATIONS, start=1):
-        if number in done:
-            continue
-        with database.atomic():
-            migration(database)
-            SchemaVersion.create(version=number)
-        applied.append(number)
-    return applied
+    """Apply pending migrations in order, each in its own transaction; returns the versions applied."""
+    return migrations.upgrade(_unwrap(database or db))
 
 
 def drop_all(database=None):
@@ -613,7 +669,11 @@ def drop_all(database=None):
     database.drop_tables([SchemaVersion, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database))
 
 
+def _unwrap(database):
+    return database.obj if isinstance(database, DatabaseProxy) else database
+
+
 def _is_sqlite(database) -> bool:
     from peewee import SqliteDatabase
 
-    return isinstance(database.obj if isinstance(database, DatabaseProxy) else database, SqliteDatabase)
+    return isinstance(_unwrap(database), SqliteDatabase)

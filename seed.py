@@ -2,19 +2,25 @@
 
 from decimal import Decimal
 
-from cli import create_branch, create_company, create_product, create_user_with_grants
 from models import db
+from services.provisioning import create_branch, create_company, create_product, create_user_with_grants
 
 DEMO_PASSWORD = "Empresas*24"
 
 DEMO_USERS_TEXT = """
-Usuarios de demostración (http://127.0.0.1:5000):
+Usuarios de demostración ({base_url}):
   jhomez       Empresas*24   JAHC TECHNOLOGIES, todos los permisos
   firmante     Empresas*24   EMPRESA DE PRUEBA COOP: cargar, confirmar, eliminar, firmar, ver órdenes
   autorizador  Empresas*24   EMPRESA DE PRUEBA COOP: autorizar, ver/anular/pagar órdenes, cuenta maestra, reportes
   nuevo        Temporal*01   JAHC TECHNOLOGIES, primer ingreso pendiente (términos y cambio de contraseña)
-Correos enviados (contraseñas temporales, códigos de pago): http://127.0.0.1:5000/demo/correos
+Correos enviados (contraseñas temporales, códigos de pago): {base_url}/demo/correos
 """.rstrip()
+
+
+def demo_users_text(host: str, port: int) -> str:
+    """The demo users and the address `make run` really serves (HOST and PORT of the settings)."""
+    return DEMO_USERS_TEXT.format(base_url=f"http://{host}:{port}")
+
 
 FEES = {  # centavos; the demo fee schedule of the service-order issue
     "card_price_named": 1_000,  # $ 10,00 per named card

@@ -30,7 +30,7 @@ def _make_order(company, product, user, batches: int, first_number: int):
     from domain.fees import BatchInput, FeeSchedule, quote_order
     from domain.layouts import BatchKind
     from models import Batch, ServiceOrder, db
-    from services.orders import batch_figures, order_figures
+    from services.authorization import batch_figures, order_figures
 
     inputs = []
     for i in range(batches):

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 from peewee import fn  # noqa: E402
 
+import ledger  # noqa: E402
 import models  # noqa: E402
 from models import (  # noqa: E402
     Batch,
@@ -35,7 +36,7 @@ from models import (  # noqa: E402
     Product,
     ServiceOrder,
 )
-from services import ledger, processing  # noqa: E402
+from services import processing  # noqa: E402
 
 AMOUNT = 15_000  # centavos per recharge, plus i % 100 so cards differ
 _SURNAMES = ("GÓMEZ", "PEÑA", "RODRÍGUEZ", "O'NEILL", "PÉREZ-ÁLVAREZ", "Muñoz")

@@ -3,7 +3,7 @@
 import time
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -11,10 +11,14 @@ from wtforms.validators import DataRequired, Length, Regexp
 from domain.passwords import REQUIREMENTS
 from services import accounts
 from services.audit import Event, record_event
+from services.provisioning import NIT_RE
 
 bp = Blueprint("auth", __name__)
 
 REQUIRED = "Este campo es obligatorio"
+NIT_FORMAT = (
+    "El NIT debe tener 9 o 10 dígitos, sin puntos ni espacios; el dígito de verificación es opcional (ej: 900123456-7)"
+)
 
 
 class LoginForm(FlaskForm):
@@ -37,7 +41,11 @@ class ChangePasswordForm(FlaskForm):
 
 class RecoveryForm(FlaskForm):
     username = StringField("Usuario", validators=[DataRequired(REQUIRED), Length(max=40)])
-    nit = StringField("NIT de la empresa", validators=[DataRequired(REQUIRED), Length(max=12)])
+    nit = StringField(
+        "NIT de la empresa",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[DataRequired(REQUIRED), Regexp(NIT_RE, message=NIT_FORMAT)],
+    )
     email = StringField(
         "Correo electrónico",
         validators=[
@@ -79,7 +87,6 @@ def login():
 
 
 @bp.route("/terminos", methods=["GET", "POST"])
-@login_required
 def terms():
     """Términos y condiciones, accepted once at the first login."""
     if current_user.terms_accepted_at is not None:
@@ -92,7 +99,6 @@ def terms():
 
 
 @bp.route("/cambio-contrasena", methods=["GET", "POST"])
-@login_required
 def change_password():
     """Forced password change (first login, temporary or expired password)."""
     if not current_user.must_change_password:
@@ -135,7 +141,6 @@ def logout():
 
 
 @bp.route("/sesion/mantener", methods=["POST"])
-@login_required
 def keepalive():
     """Mantener sesión: the idle warning's button resets the idle clock."""
     return jsonify(ok=True, idle_minutes=current_app.config["SESSION_IDLE_MINUTES"])

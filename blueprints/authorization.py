@@ -3,11 +3,12 @@
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
+from blueprints.helpers import product_view
+from blueprints.pagination import paginate
 from models import Batch, utcnow
-from services import orders
-from web import paginate, product_view
+from services import Refused, authorization, batches
 
 bp = Blueprint("authorization", __name__, url_prefix="/productos/<int:product_id>/autorizacion")
 
@@ -16,26 +17,36 @@ PENDING_KEY = "authorization"
 PENDING_MINUTES = 10  # "Calcular orden de servicio" must be answered within this time
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    """Every authorization page needs a session."""
-
-
 def _user():
     return current_user._get_current_object()
 
 
+def table_actions(table: str, perms: frozenset, two_signatures: bool) -> list[tuple[str, str, str]]:
+    """(accion, button label, CSS class) of the buttons the user may press under one table
+    ("firmar" or "autorizar"). None: the table is only shown (no check boxes, no password)."""
+    actions = []
+    if table == "firmar" and "batch.sign" in perms:
+        actions.append(("firmar", "Firmar", "primary"))
+    if table == "autorizar" and "batch.authorize" in perms:
+        actions.append(("autorizar", "Autorizar", "primary"))
+    if table == "autorizar" and two_signatures and "batch.sign" in perms:
+        actions.append(("desasociar", "Desasociar", "secondary"))
+    if "batch.delete" in perms:
+        actions.append(("eliminar", "Eliminar", "danger"))
+    return actions
+
+
 def _context(product, **extra):
     two = product.company.signatures == 2
-    to_sign = list(orders.to_sign(product)) if two else []
-    to_authorize = list(orders.to_authorize(product))
+    to_sign = list(authorization.to_sign(product)) if two else []
+    to_authorize = list(authorization.to_authorize(product))
     return {
         "product": product,
         "two_signatures": two,
         "to_sign": to_sign,
         "to_authorize": to_authorize,
-        "estimates": orders.estimates(product, to_sign + to_authorize),
+        "estimates": authorization.estimates(product, to_sign + to_authorize),
+        "actions": {t: table_actions(t, g.permissions, two) for t in ("firmar", "autorizar")},
         "can": g.permissions,
         "grouping": request.form.get("agrupacion", "tipo"),
         "selected": set(_ids()),
@@ -73,26 +84,27 @@ def act(product):
     user, password = _user(), request.form.get("password", "")
     try:
         if action == "firmar":
-            done = orders.sign(product, ids, user, password)
+            done = authorization.sign(product, ids, user, password)
             flash(f"{_count(done, 'firmado')}. Falta la autorización de otro usuario.", "success")
         elif action == "desasociar":
-            done = orders.unsign(product, ids, user, password)
+            done = authorization.unsign(product, ids, user, password)
             flash(f"Se retiró tu firma de {_count(done)}.", "success")
         elif action == "eliminar":
             table = request.form.get("tabla")
             status = Batch.TO_SIGN if table == "firmar" else Batch.TO_AUTHORIZE
-            done = orders.delete_selected(product, ids, user, password, status)
+            done = authorization.delete_selected(product, ids, user, password, status)
             flash(f"{_count(done, 'eliminado')}.", "success")
         else:
             grouping = request.form.get("agrupacion", "tipo")
-            orders.check_authorize_password(user, password)
-            orders.plan(product, ids, user, grouping)  # refuse now, not on the next page
+            # The selection (and each batch's signatures) first: an empty one is not a wrong password.
+            authorization.plan(product, ids, user, grouping)  # refuse now, not on the next page
+            authorization.check_authorize_password(user, password)
             session[PENDING_KEY] = {
                 "product": product.id, "ids": [int(i) for i in ids], "grouping": grouping,
                 "at": utcnow().isoformat(),
             }  # fmt: skip
             return redirect(url_for("authorization.calculate", product_id=product.id))
-    except orders.OrderRefused as exc:
+    except Refused as exc:
         return render_template("authorization/index.html", **_context(product, error=exc.message)), 422
     return redirect(url_for("authorization.index", product_id=product.id))
 
@@ -130,8 +142,8 @@ def calculate(product):
         flash("Selecciona de nuevo los lotes a autorizar.", "error")
         return redirect(url_for("authorization.index", product_id=product.id))
     try:
-        planned = orders.plan(product, pending["ids"], _user(), pending["grouping"])
-    except orders.OrderRefused as exc:
+        planned = authorization.plan(product, pending["ids"], _user(), pending["grouping"])
+    except Refused as exc:
         session.pop(PENDING_KEY, None)
         flash(exc.message, "error")
         return redirect(url_for("authorization.index", product_id=product.id))
@@ -153,8 +165,8 @@ def calculate_post(product):
         flash("La autorización venció; selecciona de nuevo los lotes.", "error")
         return redirect(url_for("authorization.index", product_id=product.id))
     try:
-        created = orders.authorize(product, pending["ids"], _user(), pending["grouping"], pending.get("totals"))
-    except orders.OrderRefused as exc:
+        created = authorization.authorize(product, pending["ids"], _user(), pending["grouping"], pending.get("totals"))
+    except Refused as exc:
         flash(exc.message, "error")
         return redirect(url_for("authorization.index", product_id=product.id))
     numbers = ", ".join(str(o.id) for o in created)
@@ -168,12 +180,12 @@ def calculate_post(product):
 def records(product, batch_id):
     """The records of a batch waiting for a signature (documento, nombre, estado)."""
     batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
-    if batch is None or batch.status not in (Batch.TO_SIGN, Batch.TO_AUTHORIZE):
+    if batch is None or not batch.is_waiting_signature:
         abort(404)
     search = request.args.get("q", "").strip()[:40]
-    page = paginate(orders.records_of(batch, search))
+    page = paginate(batches.records_of(batch, search))
     return render_template(
-        "orders/records.html", product=product, batch=batch, page=page, q=search, names=orders.holder_names(page.items),
+        "orders/records.html", product=product, batch=batch, page=page, q=search, names=batches.holder_names(page.items),
         back_url=url_for("authorization.index", product_id=product.id),
         trail=[("Autorizar lote", url_for("authorization.index", product_id=product.id))],
         endpoint="authorization.records", params={"product_id": product.id, "batch_id": batch.id},

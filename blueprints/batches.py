@@ -1,41 +1,42 @@
 """Lotes > Carga de lotes: upload, pending list with live progress, detail, confirm, delete (manual 3.2)."""
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask_login import current_user
 
+from blueprints.helpers import dialog, done, list_state, page_or_fragment, password_dialog, product_view
+from blueprints.pagination import paginate
 from domain.error_report import error_workbook
 from domain.layouts import batch_type_name
 from models import Batch
-from services import batches
-from web import is_htmx_fragment, paginate, product_view
+from services import Refused, batches
 
 bp = Blueprint("batches", __name__, url_prefix="/productos/<int:product_id>/lotes")
 
 LIST = ("batch.upload", "batch.confirm", "batch.delete")  # the pending list and its progress
 VIEW = ("batch.upload", "batch.confirm")  # the records themselves: cardholders' personal data
+FROM_DETAIL = "detalle"  # `origen` of an action opened from the batch's detail page
 
 
-@bp.before_request
-@login_required
-def _require_login():
-    """Every batch page needs a session."""
-
-
-def _batch(product, batch_id) -> Batch:
+def _batch(product, batch_id, *, deleted_too=False) -> Batch:
     """The batch if it belongs to this product (already checked against the user's companies)."""
     batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
-    if batch is None or batch.status == Batch.DELETED:
+    if batch is None or (batch.status == Batch.DELETED and not deleted_too):
         abort(404)
     return batch
 
 
-def _context(product, **extra):
-    search = request.args.get("q", "").strip()[:40]
+def _context(product, values=None, **extra):
+    """The page's context; the pending list's search and page come from `values` (the query
+    string of a GET, the form fields an action sent along)."""
+    values = request.args if values is None else values
+    search = values.get("q", "").strip()[:40]
+    state = list_state(values, names=("q",))
     return {
         "product": product,
         "kinds": batches.kinds_for(product),
-        "page": paginate(batches.pending(product, search)),
+        "page": paginate(batches.pending(product, search), values),
         "q": search,
+        "state": state,
         "can": g.permissions,
         **extra,
     }
@@ -44,8 +45,9 @@ def _context(product, **extra):
 @bp.route("/carga", methods=["GET"])
 @product_view(*LIST)
 def upload(product):
-    """Carga de lotes: the upload form and the Lotes pendientes table."""
-    return render_template("batches/upload.html", **_context(product))
+    """Carga de lotes: the upload form and the Lotes pendientes table (the table alone for
+    htmx: search and pages)."""
+    return page_or_fragment("batches/upload.html", "batches/_pending.html", **_context(product))
 
 
 @bp.route("/carga", methods=["POST"])
@@ -63,18 +65,12 @@ def upload_post(product):
     else:
         try:
             batch = batches.upload(current_user._get_current_object(), product, kind, file.filename, file.read())
-        except batches.BatchRefused as exc:
+        except Refused as exc:
             error = exc.message
-    template = "batches/_upload_result.html" if is_htmx_fragment() else "batches/upload.html"
-    status = 200 if batch or is_htmx_fragment() else 422
-    return render_template(template, **_context(product, error=error, uploaded=batch, kind=kind)), status
-
-
-@bp.route("/pendientes")
-@product_view(*LIST)
-def pending(product):
-    """The Lotes pendientes table alone (search, pagination)."""
-    return render_template("batches/_pending.html", **_context(product))
+    return page_or_fragment(
+        "batches/upload.html", "batches/_upload_result.html", refused=batch is None,
+        **_context(product, error=error, uploaded=batch, kind=kind),
+    )  # fmt: skip
 
 
 @bp.route("/<int:batch_id>/estado")
@@ -84,7 +80,7 @@ def status(product, batch_id):
     batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
     if batch is None:
         abort(404)
-    if batch.status not in batches.PENDING_STATUSES:
+    if not batch.is_pending:
         return "", 200  # confirmed or deleted elsewhere: the row leaves the table
     return render_template("batches/_row.html", product=product, batch=batch, can=g.permissions)
 
@@ -118,8 +114,9 @@ def errors_download(product, batch_id):
 def confirm(product, batch_id):
     """Confirmación de lote: the summary and the password; moves it to signature/authorization."""
     return _password_action(
-        product, batch_id, batches.confirm, slug="confirm", title="Confirmación de lote",
-        done="El lote Nro: {number} fue confirmado exitosamente.", button="Confirmar", button_class="primary",
+        product, batch_id, batches.confirm, allowed=lambda b: b.is_confirmable, verb="confirmar",
+        name="confirm", title="Confirmación de lote", done_message="El lote Nro: {number} fue confirmado exitosamente.",
+        button="Confirmar", button_class="primary",
     )  # fmt: skip
 
 
@@ -128,33 +125,45 @@ def confirm(product, batch_id):
 def delete(product, batch_id):
     """Eliminar lote, after the password."""
     return _password_action(
-        product, batch_id, batches.delete, slug="delete", title="Eliminar lote",
-        done="El lote Nro: {number} fue eliminado.", button="Eliminar", button_class="danger",
+        product, batch_id, batches.delete, allowed=lambda b: b.is_deletable, verb="eliminar",
+        name="delete", title="Eliminar lote", done_message="El lote Nro: {number} fue eliminado.",
+        button="Eliminar", button_class="danger",
     )  # fmt: skip
 
 
-def _password_action(product, batch_id, action, *, slug, title, done, button, button_class):
-    """A batch action behind the password: GET shows it (modal for htmx, page otherwise);
-    POST runs `action(batch, user, password)`; a refusal shows the form again with the message."""
-    batch = _batch(product, batch_id)
+def _password_action(product, batch_id, action, *, allowed, verb, name, title, done_message, button, button_class):
+    """A batch action behind the password: GET shows the password dialog; POST runs
+    `action(batch, user, password)`; a refusal shows the dialog again with the message. A batch
+    whose state no longer allows it gets its state instead of the form."""
+    batch = _batch(product, batch_id, deleted_too=True)
+    keep = list_state(names=("q", "origen"))
+    from_detail = keep.get("origen") == FROM_DETAIL
+    cancel_url = (
+        url_for("batches.detail", product_id=product.id, batch_id=batch.id)
+        if from_detail
+        else url_for("batches.upload", product_id=product.id)
+    )
+    trail = [("Cargar lotes", url_for("batches.upload", product_id=product.id))]
+    if not allowed(batch):
+        message = f"El lote {batch.number} está {batch.status_label}: ya no se puede {verb}."
+        return dialog(
+            "dialogs/message.html", name=name, title=title, message=message, cancel_url=cancel_url,
+            trail=trail, product=product,
+        )  # fmt: skip
     error = None
     if request.method == "POST":
         try:
             batch = action(batch, current_user._get_current_object(), request.form.get("password", ""))
-            return _done(product, title, done.format(number=batch.number))
-        except batches.BatchRefused as exc:
+        except Refused as exc:
             error = exc.message
-    template = "batches/_password_dialog.html" if is_htmx_fragment() else "batches/password_page.html"
-    return render_template(
-        template, product=product, batch=batch, error=error, type_name=batch_type_name(batch.kind),
-        slug=slug, title=title, body=f"batches/_{slug}_body.html", button=button, button_class=button_class,
-        action_url=url_for(request.endpoint, product_id=product.id, batch_id=batch.id),
+        else:
+            return done(
+                "batches/_done.html", done_message.format(number=batch.number),
+                url_for("batches.upload", product_id=product.id, **list_state(names=("q",))),
+                lambda: _context(product, request.form, title=title, from_detail=from_detail),
+            )  # fmt: skip
+    return password_dialog(
+        name=name, title=title, body=f"batches/_{name}_body.html", button=button, button_class=button_class,
+        action_url=url_for(request.endpoint, product_id=product.id, batch_id=batch.id), cancel_url=cancel_url,
+        error=error, keep=keep, trail=trail, product=product, batch=batch, type_name=batch_type_name(batch.kind),
     )  # fmt: skip
-
-
-def _done(product, title, message):
-    """Success: a modal with the message and the refreshed table (htmx), or back to the list."""
-    if is_htmx_fragment():
-        return render_template("batches/_done.html", title=title, message=message, **_context(product))
-    flash(message, "success")
-    return redirect(url_for("batches.upload", product_id=product.id))

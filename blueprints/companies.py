@@ -1,30 +1,15 @@
 """Empresas y productos: company list, products, product page and the selector (manual 3.1)."""
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from blueprints.helpers import company_for_user, page_or_fragment, product_for_user, product_view
+from blueprints.menu import BATCH_PERMS, CARD_PERMS, MASTER_PERMS, ORDER_PERMS, section
+from blueprints.pagination import paginate
 from models import Batch, Card, Company, Product, ServiceOrder, UserCompany
 from services.audit import Event, record_event
-from web import (
-    BATCH_PERMS,
-    CARD_PERMS,
-    MASTER_PERMS,
-    ORDER_PERMS,
-    company_for_user,
-    paginate,
-    product_for_user,
-    product_view,
-    render_page,
-    section,
-)
 
 bp = Blueprint("companies", __name__)
-
-
-@bp.before_request
-@login_required
-def _require_login():
-    """Every page here needs a session."""
 
 
 @bp.route("/empresas")
@@ -39,7 +24,7 @@ def index():
     if page.items:
         for product in Product.select().where(Product.company.in_([c.id for c in page.items])).order_by(Product.name):
             products.setdefault(product.company_id, []).append(product)
-    return render_page("companies/index.html", "companies/_table.html", page=page, q=q, products=products)
+    return page_or_fragment("companies/index.html", "companies/_table.html", page=page, q=q, products=products)
 
 
 @bp.route("/empresas/<int:company_id>")
@@ -68,6 +53,7 @@ def select():
         return redirect(url_for("companies.product", product_id=product.id))
     if company_id:
         return redirect(url_for("companies.products", company_id=company_for_user(company_id).id))
+    flash("Selecciona una empresa y un producto", "error")
     return redirect(url_for("companies.index"))
 
 
@@ -88,10 +74,9 @@ def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
     cards = Card.select().where(Card.product == product)
     shown = []
     if perms.intersection(BATCH_PERMS):
-        shown += [
-            ("Lotes por firmar", batches.where(Batch.status == Batch.TO_SIGN).count()),
-            ("Lotes por autorizar", batches.where(Batch.status == Batch.TO_AUTHORIZE).count()),
-        ]
+        if product.company.signatures == 2:  # only there does a batch wait for a first signature
+            shown.append(("Lotes por firmar", batches.where(Batch.status == Batch.TO_SIGN).count()))
+        shown.append(("Lotes por autorizar", batches.where(Batch.status == Batch.TO_AUTHORIZE).count()))
     if perms.intersection(ORDER_PERMS):
         shown += [
             ("Órdenes por pagar", orders.where(ServiceOrder.status == ServiceOrder.PENDING_PAYMENT).count()),

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, render_template
 
+from blueprints.pagination import paginate
 from models import OutboxMessage
-from web import paginate
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 

@@ -1,25 +1,17 @@
 """Consultas > Órdenes de servicio: search, the order's batches and records, PDF, Anular, Pagar
 (manual 3.3 pasos 4–6 and chapter 4)."""
 
-from urllib.parse import parse_qsl, urlsplit
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask_login import current_user
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
-from werkzeug.datastructures import MultiDict
-
+from blueprints.helpers import dialog, done, list_state, page_or_fragment, password_dialog, product_view
+from blueprints.pagination import Page, paginate
 from models import Batch, ServiceOrder
-from services import orders
-from web import is_htmx_fragment, paginate, product_view
+from services import Refused, batches, orders
 
 bp = Blueprint("orders", __name__, url_prefix="/productos/<int:product_id>/ordenes")
 
 VIEW = ("order.view",)
-
-
-@bp.before_request
-@login_required
-def _require_login():
-    """Every order page needs a session."""
 
 
 def _user():
@@ -34,19 +26,24 @@ def _order(product, order_id) -> ServiceOrder:
     return order
 
 
-def _list_context(product, args=None, **extra):
-    args = request.args if args is None else args
-    criteria, errors = orders.criteria_from(args)
-    search = args.get("q", "").strip()[:40]
+def _list_context(product, values=None, **extra):
+    """The list's context. Its criteria and page come from `values`: the query string of the
+    list itself, or the fields an action's dialog sent along (never the browser's address)."""
+    values = request.args if values is None else values
+    criteria, errors = orders.criteria_from(values)
+    search = values.get("q", "").strip()[:40]
+    # With a wrong criterion there are no results: the errors alone, not a list that ignores them.
+    page = Page([], 1, 10, 0) if errors else paginate(orders.search(product, criteria, search), values)
     return {
         "product": product,
-        "page": paginate(orders.search(product, criteria, search), args),
+        "page": page,
         "criteria": criteria,
         "criteria_errors": errors,
-        "args": args,
+        "args": values,
+        "state": list_state(values),
         "q": search,
         "can": g.permissions,
-        "statuses": [(s, orders.ORDER_STATUS_LABELS[s]) for s in orders.SEARCHABLE_STATUSES],
+        "statuses": [(s, ServiceOrder.STATUS_LABELS[s]) for s in ServiceOrder.SEARCHABLE],
         **extra,
     }
 
@@ -54,11 +51,9 @@ def _list_context(product, args=None, **extra):
 @bp.route("")
 @product_view(*VIEW)
 def index(product):
-    """Órdenes de servicio: Criterio de búsqueda and the table, 10 per page."""
-    context = _list_context(product)
-    if is_htmx_fragment() and request.headers.get("HX-Target") == "orders":
-        return render_template("orders/_table.html", **context)
-    return render_template("orders/index.html", **context)
+    """Órdenes de servicio: Criterio de búsqueda and the results, 10 per page (the results
+    alone for htmx: Buscar and the pages)."""
+    return page_or_fragment("orders/index.html", "orders/_results.html", **_list_context(product))
 
 
 @bp.route("/<int:order_id>")
@@ -66,9 +61,11 @@ def index(product):
 def detail(product, order_id):
     """The order's batches (lupa): each batch number opens its records."""
     order = _order(product, order_id)
+    items = list(orders.batches_of(order))
     return render_template(
-        "orders/detail.html", product=product, order=order, batches=list(orders.batches_of(order)), can=g.permissions
-    )
+        "orders/detail.html", product=product, order=order, batches=items, can=g.permissions,
+        credited=sum(b.deposited for b in items),
+    )  # fmt: skip
 
 
 @bp.route("/<int:order_id>/lotes/<int:batch_id>")
@@ -80,9 +77,9 @@ def batch_records(product, order_id, batch_id):
     if batch is None:
         abort(404)
     search = request.args.get("q", "").strip()[:40]
-    page = paginate(orders.records_of(batch, search))
+    page = paginate(batches.records_of(batch, search))
     return render_template(
-        "orders/records.html", product=product, batch=batch, page=page, q=search, names=orders.holder_names(page.items),
+        "orders/records.html", product=product, batch=batch, page=page, q=search, names=batches.holder_names(page.items),
         back_url=url_for("orders.detail", product_id=product.id, order_id=order.id),
         trail=[("Órdenes de servicio", url_for("orders.index", product_id=product.id)),
                (f"Orden {order.id}", url_for("orders.detail", product_id=product.id, order_id=order.id))],
@@ -104,22 +101,21 @@ def pdf(product, order_id):
     )
 
 
-def _modal(template, page_template, product, order, **context):
-    """A modal for htmx, or the same form as a whole page without JavaScript."""
-    return render_template(
-        template if is_htmx_fragment() else page_template, product=product, order=order, body=template, **context
-    )
+def _list_url(product):
+    """Órdenes de servicio with the criteria and page the action's request carried."""
+    return url_for("orders.index", product_id=product.id, **list_state())
+
+
+def _trail(product):
+    return [("Órdenes de servicio", url_for("orders.index", product_id=product.id))]
 
 
 def _done(product, title, message):
-    """Success: a modal with the message and the refreshed table (htmx), or back to the list."""
-    if is_htmx_fragment():
-        # The refreshed table keeps the criteria and page the user was looking at.
-        query = urlsplit(request.headers.get("HX-Current-URL", "")).query
-        args = MultiDict(parse_qsl(query)[:20])
-        return render_template("orders/_done.html", title=title, message=message, **_list_context(product, args))
-    flash(message, "success")
-    return redirect(url_for("orders.index", product_id=product.id))
+    """Success: a dialog with the message and the refreshed table, which keeps the criteria and
+    page the action sent along (htmx); without JavaScript, back to that list."""
+    return done(
+        "orders/_done.html", message, _list_url(product), lambda: _list_context(product, request.values, title=title)
+    )
 
 
 @bp.route("/<int:order_id>/anular", methods=["GET", "POST"])
@@ -131,10 +127,24 @@ def void(product, order_id):
     if request.method == "POST":
         try:
             orders.void(order, _user(), request.form.get("password", ""))
-            return _done(product, "Anular orden de servicio", f"La orden de servicio Nro. {order.id} fue anulada.")
-        except orders.OrderRefused as exc:
+        except Refused as exc:
             error = exc.message
-    return _modal("orders/_void.html", "orders/action_page.html", product, order, error=error)
+        else:
+            return _done(product, "Anular orden de servicio", f"La orden de servicio Nro. {order.id} fue anulada.")
+    return password_dialog(
+        name="void", title="Anular orden de servicio", body="orders/_void_body.html", button="Aceptar",
+        button_class="danger", action_url=url_for("orders.void", product_id=product.id, order_id=order.id),
+        cancel_url=_list_url(product), error=error, keep=list_state(), trail=_trail(product), product=product,
+        order=order,
+    )  # fmt: skip
+
+
+def _pay_dialog(product, order, **context):
+    """Pagar Orden de Servicio: the code e-mailed to the user (not a password), in the same frame."""
+    return dialog(
+        "orders/_pay.html", title="Pagar Orden de Servicio", cancel_url=_list_url(product), trail=_trail(product),
+        product=product, order=order, keep=list_state(), **context,
+    )  # fmt: skip
 
 
 @bp.route("/<int:order_id>/pagar/codigo", methods=["POST"])
@@ -145,9 +155,9 @@ def pay_code(product, order_id):
     error = notice = None
     try:
         notice = orders.send_payment_code(order, _user())
-    except orders.OrderRefused as exc:
+    except Refused as exc:
         error = exc.message
-    return _modal("orders/_pay.html", "orders/action_page.html", product, order, error=error, notice=notice)
+    return _pay_dialog(product, order, error=error, notice=notice)
 
 
 @bp.route("/<int:order_id>/pagar", methods=["POST"])
@@ -157,8 +167,8 @@ def pay(product, order_id):
     order = _order(product, order_id)
     try:
         order = orders.pay(order, _user(), request.form.get("code", ""))
-    except orders.OrderRefused as exc:
-        return _modal("orders/_pay.html", "orders/action_page.html", product, order, error=exc.message)
+    except Refused as exc:
+        return _pay_dialog(product, order, error=exc.message)
     return _done(
         product, "Pagar Orden de Servicio",
         f"Pago exitoso de la orden de servicio Nro. {order.id}. Las tarjetas y saldos se están procesando.",

@@ -1,21 +1,15 @@
 """Configuración: Usuario (datos, cambio de contraseña), Empresas, Descargas (manual cap. 2)."""
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_user
 
 from blueprints.auth import ChangePasswordForm
+from blueprints.helpers import company_for_user
 from domain.passwords import REQUIREMENTS
 from models import Branch, User
 from services import accounts
-from web import company_for_user
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracion")
-
-
-@bp.before_request
-@login_required
-def _require_login():
-    """Every page of Configuración needs a session."""
 
 
 @bp.route("/")
@@ -63,7 +57,7 @@ def downloads():
 @bp.route("/descargas/manual-usuario.pdf")
 def manual_pdf():
     """Manual de Usuario Conexión Empresas Online, as a PDF built from our help pages."""
-    from help import manual_pdf_bytes
+    from blueprints.help import manual_pdf_bytes
 
     return Response(
         manual_pdf_bytes(),

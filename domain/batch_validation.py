@@ -57,6 +57,15 @@ def msg_repeated(column: str) -> str:
     return f"El campo {column} está repetido en el archivo"
 
 
+def msg_id_repeated_at(line: int) -> str:
+    """A repeated NRO ID, on every occurrence but the first (which stays valid)."""
+    return f"{MSG_ID_REPEATED}: ya aparece en la línea {line}"
+
+
+def msg_repeated_at(column: str, line: int) -> str:
+    return f"{msg_repeated(column)}: ya aparece en la línea {line}"
+
+
 # ---------------------------------------------------------------- inputs and outputs
 
 
@@ -94,6 +103,7 @@ _NAME = re.compile(f"[{_LETTERS}][{_LETTERS}' -]*").fullmatch
 _PHONE = re.compile(r"[0-9]{7,10}").fullmatch
 _MOBILE = re.compile(r"3[0-9]{9}").fullmatch
 _BRANCH = re.compile(r"[0-9]+").fullmatch
+_POSTAL_CODE = re.compile(r"[0-9]{1,10}").fullmatch
 _EMAIL = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
@@ -105,6 +115,10 @@ _DATE_ISO = re.compile(
 ).fullmatch
 
 NAME_MAX, ADDRESS_MAX, CITY_MAX, EMAIL_MAX, DESCRIPTION_MAX = 100, 100, 40, 200, 38
+# The issuer's layout (SPEC §5.1): postal codes of up to 10 digits (Colombia's have 6, and an
+# Excel number cell drops a leading zero), the correspondence address like the residence one.
+POSTAL_CODE, CORRESPONDENCE_ADDRESS = "CODIGO POSTAL DIRECCION RESIDENCIA", "DIRECCION DE CORRESPONDENCIA"
+CORRESPONDENCE_POSTAL_CODE = "CODIGO POSTAL DIRECCION CORRESPONDENCIA"
 MIN_AGE, MAX_AGE = 14, 110
 
 MARITAL = {
@@ -248,7 +262,7 @@ def validate(sheet: Sheet, facts: Facts) -> tuple[list[tuple[int, str]], Iterato
     if sheet.source == "fixed":
         file_errors += _control_errors(sheet, facts)
     columns = dict(sheet.columns)
-    for column in spec.columns:
+    for column in spec.read_columns:
         columns.setdefault(column.name, -1)  # optional column not in the file: reads the '' appended to each row
     if spec.kind == "REC":
         outcomes = _validate_rec(sheet, facts, columns, row_errors)
@@ -288,10 +302,21 @@ def _nit_variants(nit: str) -> set[str]:
     return variants
 
 
-def _id_keys(rows, i_number: int) -> tuple[list[str], set[str]]:
-    """The NRO ID of every row as compared (text, upper case), and those seen more than once."""
+def _id_keys(rows, i_number: int) -> tuple[list[str], dict[str, int]]:
+    """The NRO ID of every row as compared (text, upper case), and the line each first appears on."""
     keys = [k.upper() for k in _column_text(rows, i_number)]
-    return keys, _repeated(keys)
+    return keys, _first_lines(rows, keys)
+
+
+def _first_lines(rows, keys) -> dict[str, int]:
+    """Each non-empty key and the line of the first row that has it: a row with the key on
+    another line is a repeat (the first occurrence stays valid)."""
+    first: dict[str, int] = {}
+    setdefault = first.setdefault
+    for (line, _values), key in zip(rows, keys, strict=True):
+        if key:
+            setdefault(key, line)
+    return first
 
 
 def _column_text(rows, index: int) -> list[str]:
@@ -334,9 +359,12 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
     i_phone, i_mobile, i_email = columns["TELEFONO FIJO"], columns["TELEFONO CELULAR"], columns["CORREO ELECTRONICO"]
     i_card = columns.get("NO. TARJETA", -1)
 
-    id_keys, id_repeated = _id_keys(rows, i_number)
+    i_postal, i_correspondence = columns[POSTAL_CODE], columns[CORRESPONDENCE_ADDRESS]
+    i_correspondence_postal = columns[CORRESPONDENCE_POSTAL_CODE]
+
+    id_keys, id_first = _id_keys(rows, i_number)
     email_keys = [e.lower() for e in _column_text(rows, i_email)]
-    email_repeated = _repeated(email_keys)
+    email_first = _first_lines(rows, email_keys)
     card_keys = _column_text(rows, i_card) if afi else None
     card_repeated = _repeated(card_keys) if afi else set()
 
@@ -361,7 +389,10 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
         inv_phone = msg_invalid("TELEFONO FIJO")
         req_mobile, inv_mobile = msg_required("TELEFONO CELULAR"), msg_invalid("TELEFONO CELULAR")
         req_email, inv_email = msg_required("CORREO ELECTRONICO"), msg_invalid("CORREO ELECTRONICO")
-        long_email, rep_email = msg_too_long("CORREO ELECTRONICO", EMAIL_MAX), msg_repeated("CORREO ELECTRONICO")
+        long_email = msg_too_long("CORREO ELECTRONICO", EMAIL_MAX)
+        inv_postal, inv_correspondence_postal = msg_invalid(POSTAL_CODE), msg_invalid(CORRESPONDENCE_POSTAL_CODE)
+        long_correspondence = msg_too_long(CORRESPONDENCE_ADDRESS, ADDRESS_MAX)
+        postal_ok = _POSTAL_CODE
         req_card, rep_card = msg_required("NO. TARJETA"), msg_repeated("NO. TARJETA")
         email_ok, phone_ok, mobile_ok, branch_ok = _EMAIL, _PHONE, _MOBILE, _BRANCH
         card = None
@@ -415,8 +446,9 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
             elif not _check_id(id_type, number):
                 errors.append(inv_number)
             else:
-                if number in id_repeated:
-                    errors.append(MSG_ID_REPEATED)
+                first = id_first[number]
+                if first != line:
+                    errors.append(msg_id_repeated_at(first))
                 if id_type is not None and (id_type, number) in holders:
                     errors.append(MSG_HOLDER)
 
@@ -489,6 +521,15 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
             city = t[i_city]
             if len(city) > CITY_MAX:
                 errors.append(long_city)
+            postal = t[i_postal]
+            if postal and not postal_ok(postal):
+                errors.append(inv_postal)
+            correspondence = t[i_correspondence]
+            if len(correspondence) > ADDRESS_MAX:
+                errors.append(long_correspondence)
+            correspondence_postal = t[i_correspondence_postal]
+            if correspondence_postal and not postal_ok(correspondence_postal):
+                errors.append(inv_correspondence_postal)
 
             phone = t[i_phone]
             if phone and not phone_ok(phone):
@@ -506,8 +547,8 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
                 errors.append(long_email)
             elif not email_ok(email):
                 errors.append(inv_email)
-            elif email in email_repeated:
-                errors.append(rep_email)
+            elif email_first[email] != line:
+                errors.append(msg_repeated_at("CORREO ELECTRONICO", email_first[email]))
 
             if errors:
                 yield Outcome(line, values, None, errors)
@@ -526,6 +567,9 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
                 "sex": sex,
                 "address": address,
                 "city": city,
+                "postal_code": postal,
+                "correspondence_address": correspondence,
+                "correspondence_postal_code": correspondence_postal,
                 "phone": phone,
                 "mobile": mobile,
                 "email": email,
@@ -545,7 +589,7 @@ def _validate_rec(sheet: Sheet, facts: Facts, columns: dict[str, int], row_error
         columns["MONTO"],
         columns["DESCRIPCION"],
     )
-    id_keys, id_repeated = _id_keys(rows, i_number)
+    id_keys, id_first = _id_keys(rows, i_number)
 
     def outcomes():
         active, limit = facts.active_holders, facts.card_limit
@@ -576,8 +620,9 @@ def _validate_rec(sheet: Sheet, facts: Facts, columns: dict[str, int], row_error
             elif not _check_id(id_type, number):
                 errors.append(inv_number)
             else:
-                if number in id_repeated:
-                    errors.append(MSG_ID_REPEATED)
+                first = id_first[number]
+                if first != line:
+                    errors.append(msg_id_repeated_at(first))
                 if id_type is not None and (id_type, number) not in active:
                     errors.append(MSG_NOT_HOLDER)
 

@@ -3,7 +3,9 @@ column, and each rejected row with its original values and its messages.
 
 Nothing a user wrote can become a formula: every text cell is written as a string cell (data
 type "s"), and text that a spreadsheet would take for a formula once edited (starting with
-=, +, -, @, tab or carriage return) also gets the quote prefix. Dates stay date cells, numbers
+=, +, -, @, tab or carriage return) also gets the quote prefix. That is judged on the text as
+written to the cell (control characters removed: "\x01=cmd" is written "=cmd"), and past any
+leading whitespace (" =cmd"). Dates stay date cells, numbers
 stay numbers, so the file can be fixed and uploaded again: read_batch ignores the ERRORES
 column.
 """
@@ -23,6 +25,7 @@ from openpyxl.utils import get_column_letter
 from domain.batch_files import ERRORS_HEADER, normalize_header
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@")
 MAX_CELL = 32_767
 DATE_FORMAT = "DD/MM/YYYY"
 DATETIME_FORMAT = "DD/MM/YYYY HH:MM:SS"
@@ -84,11 +87,18 @@ def clean_text(value: str) -> str:
     return value[:MAX_CELL]
 
 
+def looks_like_formula(text: str) -> bool:
+    """Text a spreadsheet could take for a formula once the cell is edited: starting with a
+    trigger, or with =, +, - or @ after leading whitespace."""
+    return text.startswith(FORMULA_TRIGGERS) or text.lstrip().startswith(FORMULA_STARTS)
+
+
 def safe_cell(ws, text: str) -> WriteOnlyCell:
     """A string cell that is never a formula nor an error value, whatever the text."""
-    cell = WriteOnlyCell(ws, value=clean_text(text))
+    written = clean_text(text)
+    cell = WriteOnlyCell(ws, value=written)
     cell.data_type = "s"
-    if text.startswith(FORMULA_TRIGGERS):
+    if looks_like_formula(written):  # what is written, not what came: "\x01=cmd" is written "=cmd"
         cell.quotePrefix = True
     return cell
 
@@ -101,7 +111,7 @@ def _cell(ws, value):
     if isinstance(value, str):
         if not value:
             return None
-        if value.startswith(FORMULA_TRIGGERS) or value in ERROR_CODES or ILLEGAL_CHARACTERS_RE.search(value):
+        if looks_like_formula(value) or value in ERROR_CODES or ILLEGAL_CHARACTERS_RE.search(value):
             return safe_cell(ws, value)
         return value[:MAX_CELL]
     if isinstance(value, datetime):

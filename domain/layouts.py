@@ -4,6 +4,12 @@ type, and the fixed-width TXT layout for recharges.
 The templates download, the help pages and the batch parser all read this module, so a
 column is described once: its header exactly as the SPEC writes it, whether it is required,
 the rule in the words a user reads, and an example value.
+
+The issuer's own layouts (the templates of its current portal, SPEC §5.1) are read as ours:
+a column may have other header names (`Column.aliases`: TIPO DE DOCUMENTO for TIPO ID), and a
+layout may have optional columns only the issuer's templates carry (`Layout.issuer_columns`:
+the postal codes and the correspondence address). Our templates and help show `columns`; the
+parser reads `read_columns`.
 """
 
 from dataclasses import dataclass
@@ -46,10 +52,16 @@ class Column:
     kind: ColumnKind = ColumnKind.TEXT
     choices: tuple[str, ...] = ()
     max_length: int | None = None
+    aliases: tuple[str, ...] = ()  # other headers read as this column (the issuer's templates)
 
     @property
     def requirement(self) -> str:
         return "Obligatorio" if self.required else "Opcional"
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """Every header a file may give this column: its name, then its aliases."""
+        return (self.name, *self.aliases)
 
 
 @dataclass(frozen=True)
@@ -57,14 +69,24 @@ class Layout:
     kind: BatchKind
     name: str
     title: str  # the title row of the .xlsx template
-    columns: tuple[Column, ...]
+    columns: tuple[Column, ...]  # our layout, as the template and the help show it
+    issuer_columns: tuple[Column, ...] = ()  # optional, only in the issuer's templates
 
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    @property
+    def read_columns(self) -> tuple[Column, ...]:
+        """Every column a file of this type may have: ours, then the issuer's optional ones."""
+        return self.columns + self.issuer_columns
+
+    @property
+    def required_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
     def column(self, name: str) -> Column:
-        return next(c for c in self.columns if c.name == name)
+        return next(c for c in self.read_columns if c.name == name)
 
 
 ID_TYPES = ("CC", "CE", "TI", "PA", "PEP", "PPT")
@@ -80,7 +102,9 @@ ID_TYPE = Column(
     "CC",
     ColumnKind.CODE,
     choices=ID_TYPES,
+    aliases=("TIPO DE DOCUMENTO",),
 )
+ID_NUMBER_ALIASES = ("NÚMERO DE DOCUMENTO",)
 
 EMI_COLUMNS: tuple[Column, ...] = (
     Column(
@@ -99,6 +123,7 @@ EMI_COLUMNS: tuple[Column, ...] = (
         "1020304050",
         ColumnKind.CODE,
         max_length=15,
+        aliases=ID_NUMBER_ALIASES,
     ),
     Column("PRIMER APELLIDO", True, _NAME_RULE, "GÓMEZ", max_length=100),
     Column("SEGUNDO APELLIDO", False, _NAME_RULE, "PEÑA", max_length=100),
@@ -139,6 +164,14 @@ EMI_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
+# The issuer's emission layout has 17 columns: ours without CIUDAD DE RESIDENCIA, plus these.
+_POSTAL_RULE = "De 1 a 10 dígitos (en Colombia, 6)"
+ISSUER_PERSON_COLUMNS: tuple[Column, ...] = (
+    Column("CODIGO POSTAL DIRECCION RESIDENCIA", False, _POSTAL_RULE, "110111", ColumnKind.CODE, max_length=10),
+    Column("DIRECCION DE CORRESPONDENCIA", False, "Hasta 100 caracteres", "Carrera 7 # 71-21", max_length=100),
+    Column("CODIGO POSTAL DIRECCION CORRESPONDENCIA", False, _POSTAL_RULE, "110231", ColumnKind.CODE, max_length=10),
+)
+
 REC_COLUMNS: tuple[Column, ...] = (
     ID_TYPE,
     Column(
@@ -148,6 +181,7 @@ REC_COLUMNS: tuple[Column, ...] = (
         "1020304050",
         ColumnKind.CODE,
         max_length=15,
+        aliases=ID_NUMBER_ALIASES,
     ),
     Column(
         "MONTO",
@@ -173,13 +207,20 @@ AFI_COLUMNS: tuple[Column, ...] = (
 )
 
 LAYOUTS: dict[BatchKind, Layout] = {
-    BatchKind.EMI: Layout(BatchKind.EMI, BATCH_TYPE_NAMES[BatchKind.EMI], "ARCHIVO DE EMISIÓN NOMINADA", EMI_COLUMNS),
+    BatchKind.EMI: Layout(
+        BatchKind.EMI,
+        BATCH_TYPE_NAMES[BatchKind.EMI],
+        "ARCHIVO DE EMISIÓN NOMINADA",
+        EMI_COLUMNS,
+        ISSUER_PERSON_COLUMNS,
+    ),
     BatchKind.REC: Layout(BatchKind.REC, BATCH_TYPE_NAMES[BatchKind.REC], "ARCHIVO DE RECARGA", REC_COLUMNS),
     BatchKind.AFI: Layout(
         BatchKind.AFI,
         BATCH_TYPE_NAMES[BatchKind.AFI],
         "ARCHIVO DE AFILIACIÓN DE TARJETAHABIENTES",
         AFI_COLUMNS,
+        ISSUER_PERSON_COLUMNS,
     ),
 }
 

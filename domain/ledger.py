@@ -3,7 +3,7 @@
 Money is signed integer centavos: + into an account, - out of it. Every operation is balanced
 (its postings add up to zero), so money is only ever moved, never created or lost; and no
 account goes below zero unless it is one the caller allows to (the outside world: a company's
-bank account as seen from our books). services/ledger.py stores what `apply` computes.
+bank account as seen from our books). ledger.py (beside models.py) stores what `apply` computes.
 """
 
 from __future__ import annotations

@@ -1,1 +1,13 @@
-"""Adapters to the outside world (mail, bank), each with a built-in local implementation."""
+"""Use cases, one module per area of the manual (mirroring blueprints/).
+
+A service may import models, domain, adapters and bulk; never Flask views or blueprints.
+Every refusal a user must read is a `Refused` carrying its Spanish message.
+"""
+
+
+class Refused(Exception):
+    """An action refused, with the Spanish message to show the user (`.message`)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message

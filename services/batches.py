@@ -4,10 +4,8 @@ Every status change is a conditional UPDATE on the expected status, so two reque
 job processes can never move the same batch twice.
 """
 
-import csv
 import gc
 import hashlib
-import io
 import marshal
 import uuid
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ import orjson
 from flask import current_app
 from peewee import JOIN, IntegrityError
 
+from bulk import insert_rows
 from domain.batch_files import FileRejected, FixedControl, Sheet, read_batch
 from domain.batch_validation import Facts, validate
 from domain.clock import local_today
@@ -27,6 +26,7 @@ from models import (
     BatchError,
     BatchFile,
     BatchParsed,
+    BatchRecord,
     Branch,
     Card,
     Person,
@@ -34,40 +34,14 @@ from models import (
     db,
     utcnow,
 )
-from services.accounts import verify_password
+from services import Refused
+from services.accounts import require_password
 from services.audit import Event, record_event
 
 CHUNK = 10_000
 STALE_CLAIM = timedelta(minutes=2)
 MAX_ATTEMPTS = 3
 GAVE_UP = "No fue posible validar el archivo. Elimina el lote y cárgalo de nuevo; si se repite, comunícate con soporte."
-
-PENDING_STATUSES = (Batch.VALIDATING, Batch.VALID, Batch.PARTIAL, Batch.INVALID)
-CONFIRMABLE = (Batch.VALID, Batch.PARTIAL)
-DELETABLE = (*PENDING_STATUSES, Batch.TO_SIGN, Batch.TO_AUTHORIZE)
-NOT_ALIVE = (Batch.DELETED, Batch.VOIDED)
-
-STATUS_LABELS = {
-    Batch.VALIDATING: "Validando",
-    Batch.VALID: "Válido",
-    Batch.PARTIAL: "Válido con errores",
-    Batch.INVALID: "No válido",
-    Batch.TO_SIGN: "Por firmar",
-    Batch.TO_AUTHORIZE: "Por autorizar",
-    Batch.IN_ORDER: "En orden de servicio",
-    Batch.IN_PROCESS: "En proceso",
-    Batch.PROCESSED: "Procesado",
-    Batch.VOIDED: "Anulado",
-    Batch.DELETED: "Eliminado",
-}
-
-
-class BatchRefused(Exception):
-    """An upload, confirmation or deletion refused with a Spanish message for the user."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 def kinds_for(product: Product) -> list[tuple[str, str]]:
@@ -87,17 +61,17 @@ def upload(user, product: Product, kind: str, filename: str, content: bytes) -> 
 
 def _upload(user, product: Product, kind: str, filename: str, content: bytes) -> Batch:
     if kind not in dict(kinds_for(product)):
-        raise BatchRefused("Selecciona un tipo de lote válido para este producto")
+        raise Refused("Selecciona un tipo de lote válido para este producto")
     config = current_app.config
     try:
         sheet = read_batch(
             filename, content, kind, max_bytes=config["BATCH_MAX_BYTES"], max_records=config["BATCH_MAX_RECORDS"]
         )
     except FileRejected as exc:
-        raise BatchRefused(str(exc)) from exc
+        raise Refused(str(exc)) from exc
     digest = hashlib.sha256(content).hexdigest()
     if _alive_with_hash(product, digest):
-        raise BatchRefused(ALREADY_REGISTERED)
+        raise Refused(ALREADY_REGISTERED)
     # Spreadsheets are slow to parse (calamine: ~1.2 s per 100k rows), so their parsed rows are
     # kept for the job; text files parse faster than their rows would load, so the job re-reads them.
     parsed = _encode_sheet(sheet) if sheet.source in SPREADSHEETS else b""
@@ -120,7 +94,7 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
             record_event(Event.BATCH_UPLOAD, user, product.company, obj=f"lote:{batch.number}", detail=filename[:200])
     except IntegrityError:
         if _alive_with_hash(product, digest):  # the same file uploaded twice at once
-            raise BatchRefused(ALREADY_REGISTERED) from None
+            raise Refused(ALREADY_REGISTERED) from None
         raise
     return batch
 
@@ -131,7 +105,7 @@ ALREADY_REGISTERED = "El lote ya está registrado"
 def _alive_with_hash(product, digest) -> bool:
     return (
         Batch.select()
-        .where((Batch.product == product) & (Batch.file_hash == digest) & (Batch.status.not_in(NOT_ALIVE)))
+        .where((Batch.product == product) & (Batch.file_hash == digest) & (Batch.status.not_in(Batch.NOT_ALIVE)))
         .exists()
     )
 
@@ -154,7 +128,7 @@ def _create_numbered(**fields) -> Batch:
             if Batch.select().where((Batch.company == fields["company"]) & (Batch.number == number)).exists():
                 continue  # another upload took this number: try the next one
             raise
-    raise BatchRefused("No fue posible asignar el número de lote; inténtalo de nuevo")
+    raise Refused("No fue posible asignar el número de lote; inténtalo de nuevo")
 
 
 DATE_TAG = "\x00d:"  # marks a date cell in an error's stored values; no uploaded text contains NUL
@@ -358,11 +332,10 @@ def _record_json(record: dict) -> str:
     return orjson.dumps(record, default=str).decode()
 
 
-# batch_record rows are (batch_id, line, id_type, id_number, amount, data); status and reason
-# are the same for every new record.
-RECORD_TABLE = ("batch_record", ("batch_id", "line", "id_type", "id_number", "amount", "data", "status", "reason"))
-RECORD_CONSTANTS = ("VALIDO", "")
-ERROR_TABLE = ("batch_error", ("batch_id", "line", "messages", "raw"))
+# batch_record rows are (batch_id, line, id_type, id_number, amount, data, status, reason).
+RECORD_COLUMNS = ("batch_id", "line", "id_type", "id_number", "amount", "data", "status", "reason")
+NEW_RECORD = (BatchRecord.VALID, "")  # status and reason of every new record
+ERROR_COLUMNS = ("batch_id", "line", "messages", "raw")
 
 
 def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors, amount) -> bool:
@@ -383,30 +356,9 @@ def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors,
         if not still_ours:
             transaction.rollback()
             return False
-        _bulk_insert(RECORD_TABLE, record_rows, RECORD_CONSTANTS)
-        _bulk_insert(ERROR_TABLE, error_rows)
+        insert_rows("batch_record", RECORD_COLUMNS, [row + NEW_RECORD for row in record_rows], nulls=False)
+        insert_rows("batch_error", ERROR_COLUMNS, error_rows, nulls=False)
     return True
-
-
-def _bulk_insert(table: tuple[str, tuple[str, ...]], rows: list, constants: tuple = ()) -> None:
-    """Many rows at once on the raw connection (peewee's insert_many spends most of its time
-    compiling SQL): one prepared executemany on SQLite, COPY on PostgreSQL (~3x execute_values)."""
-    if not rows:
-        return
-    name, columns = table
-    connection = db.connection()
-    if db.param == "?":
-        values = ", ".join(["?"] * (len(columns) - len(constants)) + ["?"] * len(constants))
-        sql = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({values})"
-        connection.executemany(sql, [row + constants for row in rows] if constants else rows)
-        return
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows([row + constants for row in rows] if constants else rows)
-    buffer.seek(0)
-    with connection.cursor() as cursor:
-        # Values are never None; NULL '\\N' keeps an empty string an empty string (csv reads it as NULL).
-        cursor.copy_expert(f"COPY {name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
 
 
 def _finish(batch, token, status, file_errors="") -> bool:
@@ -450,51 +402,36 @@ def validate_waiting(limit: int = 10) -> int:
 # ---------------------------------------------------------------- confirm / delete
 
 
-def _check_password(user, password: str) -> None:
-    if not password:
-        raise BatchRefused("Ingresa tu contraseña")
-    problem = verify_password(user, password)
-    if problem:
-        raise BatchRefused(problem)
-
-
 def confirm(batch: Batch, user, password: str) -> Batch:
     """VALIDO / VALIDO_PARCIAL → POR_FIRMAR (two signatures) or POR_AUTORIZAR, after the password."""
-    _check_password(user, password)
+    require_password(user, password)
     target = Batch.TO_SIGN if batch.company.signatures == 2 else Batch.TO_AUTHORIZE
     moved = (
-        Batch.update(status=target, confirmed_by=user.id, confirmed_at=utcnow(), observations=observations(batch))
-        .where((Batch.id == batch.id) & (Batch.status.in_(CONFIRMABLE)))
+        Batch.update(
+            status=target, confirmed_by=user.id, confirmed_at=utcnow(), observations=batch.confirm_observations
+        )
+        .where((Batch.id == batch.id) & (Batch.status.in_(Batch.CONFIRMABLE)))
         .execute()
     )
     if not moved:
-        raise BatchRefused("El lote no se puede confirmar en su estado actual")
+        raise Refused("El lote no se puede confirmar en su estado actual")
     record_event(Event.BATCH_CONFIRM, user, batch.company, obj=f"lote:{batch.number}")
     return Batch.get_by_id(batch.id)
 
 
 def delete(batch: Batch, user, password: str) -> Batch:
     """Any state before the service order → ELIMINADO, after the password."""
-    _check_password(user, password)
+    require_password(user, password)
     moved = (
         Batch.update(status=Batch.DELETED, deleted_by=user.id, deleted_at=utcnow(), claim_token=None)
-        .where((Batch.id == batch.id) & (Batch.status.in_(DELETABLE)))
+        .where((Batch.id == batch.id) & (Batch.status.in_(Batch.DELETABLE)))
         .execute()
     )
     if not moved:
-        raise BatchRefused("El lote no se puede eliminar en su estado actual")
+        raise Refused("El lote no se puede eliminar en su estado actual")
     BatchParsed.delete().where(BatchParsed.batch == batch.id).execute()
     record_event(Event.BATCH_DELETE, user, batch.company, obj=f"lote:{batch.number}")
     return Batch.get_by_id(batch.id)
-
-
-def observations(batch: Batch) -> str:
-    if batch.status == Batch.PARTIAL:
-        return (
-            f"El lote tiene {batch.error_records} registro(s) con error; "
-            f"solo se confirmarán los {batch.valid_records} válidos"
-        )
-    return "Lote cargado exitosamente"
 
 
 # ---------------------------------------------------------------- queries
@@ -502,11 +439,11 @@ def observations(batch: Batch) -> str:
 
 def pending(product: Product, search: str = ""):
     """Lotes pendientes of a product: still validating or waiting for confirmation, newest first."""
-    query = Batch.select().where((Batch.product == product) & (Batch.status.in_(PENDING_STATUSES)))
+    query = Batch.select().where((Batch.product == product) & (Batch.status.in_(Batch.PENDING)))
     text = (search or "").strip()
     if text:
         kinds = [code for code, name in BATCH_TYPE_NAMES.items() if text.lower() in name.lower()]
-        labels = [s for s, label in STATUS_LABELS.items() if text.lower() in label.lower()]
+        labels = [s for s, label in Batch.STATUS_LABELS.items() if text.lower() in label.lower()]
         condition = Batch.number.contains(text)
         if kinds:
             condition |= Batch.kind.in_(kinds)
@@ -529,3 +466,32 @@ def error_rows(batch: Batch):
     """(values, messages) of every rejected line, for the error report."""
     for error in errors_of(batch).iterator():
         yield tuple(_untag(v) for v in orjson.loads(error.raw)), error.messages
+
+
+def records_of(batch: Batch, text: str = ""):
+    query = BatchRecord.select().where(BatchRecord.batch == batch.id)
+    text = (text or "").strip()
+    if text:
+        query = query.where(BatchRecord.id_number.contains(text) | BatchRecord.data.contains(text.upper()))
+    return query.order_by(BatchRecord.line)
+
+
+def holder_names(records) -> dict[int, str]:
+    """Nombre y apellido of each record: from the record itself (EMI, AFI) or, for a
+    recharge, from the cardholder on file."""
+    names, missing = {}, []
+    for record in records:
+        data = orjson.loads(record.data) if record.data else {}
+        name = " ".join(p for p in (data.get("first_name"), data.get("first_surname")) if p)
+        if name:
+            names[record.id] = name
+        else:
+            missing.append(record)
+    if missing:
+        people = Person.select(Person.id_type, Person.id_number, Person.first_name, Person.first_surname).where(
+            Person.id_number.in_([r.id_number for r in missing])
+        )
+        known = {(p.id_type, p.id_number): f"{p.first_name} {p.first_surname}".strip() for p in people}
+        for record in missing:
+            names[record.id] = known.get((record.id_type, record.id_number), "")
+    return names

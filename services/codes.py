@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import current_app
 
 from models import User, VerificationCode, _is_sqlite, db, utcnow
+from services import Refused
 from services.mail import send_mail
 
 VALIDITY = timedelta(minutes=10)
@@ -22,9 +23,10 @@ RESEND_AFTER = timedelta(seconds=30)
 
 WRONG = "El código de verificación no es correcto"
 EXPIRED = "El código de verificación venció. Solicita uno nuevo con «Reenviar código»"
+USED = "El código de verificación ya fue usado"
 USED_UP = "Superaste los intentos permitidos. Solicita un código nuevo con «Reenviar código»"
 MISSING = "Ingresa el código de verificación enviado a tu correo"
-TOO_SOON = "Ya enviamos un código hace unos segundos; revise su correo antes de pedir otro"
+TOO_SOON = "Ya enviamos un código hace unos segundos; revisa tu correo antes de pedir otro"
 TOO_MANY = "Se enviaron demasiados códigos en la última hora. Inténtalo de nuevo más tarde."
 MAX_PER_HOUR = 5
 
@@ -35,12 +37,8 @@ def _digest(user_id: int, purpose: str, code: str) -> str:
     return hmac.new(key, f"{user_id}:{purpose}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-class CodeRefused(Exception):
+class CodeRefused(Refused):
     """No new code now (one was just sent, or too many this hour); `.message` says why."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 def issue(user, purpose: str, subject: str, what: str) -> VerificationCode:
@@ -86,39 +84,50 @@ def _lock_user(user) -> None:
 
 def check(user, purpose: str, code: str) -> str | None:
     """Use the live code for (user, purpose): None if `code` is right (it is now spent),
-    else the Spanish reason. Wrong, expired, retired and used-up codes are all refused."""
+    else the Spanish reason. Wrong, expired, retired and used-up codes are all refused; the
+    right code once spent (a parallel request won the race) is USED, never "venció"."""
     code = (code or "").strip()
     if not code:
         return MISSING
-    live = (
+    latest = (
         VerificationCode.select()
         .where(
             (VerificationCode.user == user.id)
             & (VerificationCode.purpose == purpose)
             & (VerificationCode.retired == False)  # noqa: E712
-            & VerificationCode.used_at.is_null()
         )
         .order_by(VerificationCode.id.desc())
         .first()
     )
-    if live is None:
+    if latest is None:
         return EXPIRED
+    if latest.used_at is not None:
+        return USED if _matches(latest, user, purpose, code) else EXPIRED
     now = utcnow()
-    if live.expires_at <= now:
+    if latest.expires_at <= now:
         return EXPIRED
     # Count the try first (conditional: never past MAX_TRIES, even with parallel requests).
     counted = (
         VerificationCode.update(attempts=VerificationCode.attempts + 1)
-        .where((VerificationCode.id == live.id) & (VerificationCode.attempts < MAX_TRIES))
+        .where(
+            (VerificationCode.id == latest.id)
+            & (VerificationCode.attempts < MAX_TRIES)
+            & VerificationCode.used_at.is_null()
+        )
         .execute()
     )
     if not counted:
-        return USED_UP
-    if not (len(code) == 6 and code.isdigit() and hmac.compare_digest(live.code_hash, _digest(user.id, purpose, code))):
-        return USED_UP if live.attempts + 1 >= MAX_TRIES else WRONG
+        spent = VerificationCode.select(VerificationCode.used_at).where(VerificationCode.id == latest.id).scalar()
+        return USED if spent is not None and _matches(latest, user, purpose, code) else USED_UP
+    if not _matches(latest, user, purpose, code):
+        return USED_UP if latest.attempts + 1 >= MAX_TRIES else WRONG
     spent = (
         VerificationCode.update(used_at=now)
-        .where((VerificationCode.id == live.id) & VerificationCode.used_at.is_null())
+        .where((VerificationCode.id == latest.id) & VerificationCode.used_at.is_null())
         .execute()
     )
-    return None if spent else EXPIRED
+    return None if spent else USED
+
+
+def _matches(row, user, purpose: str, code: str) -> bool:
+    return len(code) == 6 and code.isdigit() and hmac.compare_digest(row.code_hash, _digest(user.id, purpose, code))

@@ -1,11 +1,11 @@
-"""E-mail: every message is stored in the outbox; sent by SMTP when SMTP_HOST is set."""
+"""E-mail: every message is stored in the outbox first, then handed to the mail transport
+(adapters/mail.py: SMTP when SMTP_HOST is set, else it stays in the outbox)."""
 
-import smtplib
 from datetime import timedelta
-from email.message import EmailMessage
 
 from flask import current_app
 
+from adapters.mail import MailError, transport_for
 from models import OutboxMessage, utcnow
 
 MAX_ATTEMPTS = 5
@@ -14,7 +14,7 @@ SENT_BODY = "(enviado por SMTP; el contenido no se conserva)"
 
 def send_mail(recipient: str, subject: str, body: str) -> OutboxMessage:
     """Store the message and try to deliver it now; a failure leaves it for the retry job."""
-    smtp = bool(current_app.config.get("SMTP_HOST"))
+    smtp = transport_for(current_app.config).delivers
     message = OutboxMessage.create(
         recipient=recipient,
         subject=subject,
@@ -28,20 +28,10 @@ def send_mail(recipient: str, subject: str, body: str) -> OutboxMessage:
 
 
 def deliver(message: OutboxMessage, config) -> bool:
-    """Send one stored message by SMTP and record the outcome on its row."""
-    email = EmailMessage()
-    email["From"] = config["MAIL_FROM"]
-    email["To"] = message.recipient
-    email["Subject"] = message.subject
-    email.set_content(message.body)
+    """Hand one stored message to the transport and record the outcome on its row."""
     try:
-        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as server:
-            if config.get("SMTP_STARTTLS"):
-                server.starttls()
-            if config.get("SMTP_USER"):
-                server.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
-            server.send_message(email)
-    except (OSError, smtplib.SMTPException) as exc:
+        transport_for(config).send(message.recipient, message.subject, message.body)
+    except MailError as exc:
         attempts = message.attempts + 1
         OutboxMessage.update(
             attempts=attempts,
@@ -64,7 +54,7 @@ def deliver(message: OutboxMessage, config) -> bool:
 
 def retry_pending(config, limit: int = 50) -> int:
     """Claim pending messages one by one (conditional UPDATE) and deliver them; returns sent count."""
-    if not config.get("SMTP_HOST"):
+    if not transport_for(config).delivers:
         return 0
     stale = utcnow() - timedelta(minutes=5)
     sent = 0

@@ -20,26 +20,30 @@ from datetime import timedelta
 import orjson
 import peewee
 
-from domain.processor import AssignRequest, CardProcessor, CreditRequest, Holder, IssueRequest, ProductTerms
+from adapters.processor import (
+    AssignRequest,
+    CardProcessor,
+    CreditRequest,
+    Holder,
+    IssueRequest,
+    ProductTerms,
+    default_processor,
+    product_terms,
+)
+from bulk import is_sqlite
 from models import Batch, BatchRecord, ServiceOrder, db, utcnow
 from services.batches import no_cyclic_gc
-from services.ledger import is_sqlite
-from services.processor import SimulatedProcessor, product_terms
 
 CHUNK = 5_000
 STALE_CLAIM = timedelta(minutes=2)
 
-VALID, PROCESSED, REJECTED = "VALIDO", "PROCESADO", "RECHAZADO"
+VALID, PROCESSED, REJECTED = BatchRecord.VALID, BatchRecord.PROCESSED, BatchRecord.REJECTED
 # Raw SQL: peewee would spend longer turning 5,000 rows into tuples than SQLite takes to read them.
 RECORDS_SQL = (
     "SELECT id, line, id_type, id_number, amount, data FROM batch_record "
     "WHERE batch_id = ? AND status = ? AND line > ? ORDER BY line LIMIT ?"
 )
 DESCRIPTION_MAX = 200
-
-
-def default_processor() -> CardProcessor:
-    return SimulatedProcessor()
 
 
 def process_paid_orders(limit: int = 5, processor: CardProcessor | None = None) -> int:
@@ -224,8 +228,3 @@ def _assign(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: l
 
 
 HANDLERS = {"EMI": _issue_named, "INN": _issue_innominate, "REC": _credit, "AFI": _assign}
-
-
-def process_orders(app) -> int:
-    """The scheduled job (jobs/__init__.py): process paid orders, resumable after a crash."""
-    return process_paid_orders()

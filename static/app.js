@@ -8,22 +8,100 @@
     if (token) { event.detail.headers["X-CSRFToken"] = token.content; }
   });
 
+  // Password fields: a "Mostrar"/"Ocultar" button beside each one (aria-pressed tells its state).
+  var revealCount = 0;
+  function addRevealButtons(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll('input[type="password"]:not([data-reveal-ready])').forEach(function (input) {
+      input.setAttribute("data-reveal-ready", "");
+      if (!input.id) { input.id = "password-field-" + (++revealCount); }
+      var focused = document.activeElement === input;
+      var wrap = document.createElement("span");
+      wrap.className = "password-wrap";
+      input.parentNode.insertBefore(wrap, input);
+      wrap.appendChild(input);
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "reveal";
+      button.textContent = "Mostrar";
+      button.setAttribute("aria-pressed", "false");
+      button.setAttribute("aria-controls", input.id);
+      button.setAttribute("title", "Mostrar u ocultar la contraseña");
+      wrap.appendChild(button);
+      if (focused) { input.focus(); }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.reveal");
+    if (!button) { return; }
+    var input = document.getElementById(button.getAttribute("aria-controls"));
+    if (!input) { return; }
+    var show = input.type === "password";
+    input.type = show ? "text" : "password";
+    button.textContent = show ? "Ocultar" : "Mostrar";
+    button.setAttribute("aria-pressed", show ? "true" : "false");
+  });
+
   // Modals: a <dialog data-modal> swapped into the page opens itself; [data-close] closes it.
-  function openModals(root) {
+  // Focus stays inside an open dialog (Tab and Shift+Tab cycle through it) and, when it closes,
+  // goes back to the button or link that opened it (or to what replaced it, or to <main>).
+  var opener = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "modal-root" && !event.detail.elt.closest("dialog")) {
+      var elt = document.activeElement && document.activeElement !== document.body ? document.activeElement : event.detail.elt;
+      opener = { elt: elt, id: elt.id, label: elt.getAttribute("aria-label"), row: elt.closest("tr[id]") && elt.closest("tr[id]").id };
+    }
+  });
+  function restoreFocus() {
+    var o = opener;
+    opener = null;
+    if (!o) { return; }
+    var back = document.contains(o.elt) ? o.elt : null;
+    if (!back && o.id) { back = document.getElementById(o.id); }
+    if (!back && o.row && o.label) {
+      var row = document.getElementById(o.row);
+      back = row && row.querySelector('[aria-label="' + o.label.replace(/"/g, "") + '"]');
+    }
+    if (!back) { back = document.getElementById("main"); }
+    if (back) { back.focus(); }
+  }
+  function enhance(root) {
+    addRevealButtons(root);
     (root.querySelectorAll ? root : document).querySelectorAll("dialog[data-modal]").forEach(function (d) {
       if (!d.open) { d.showModal(); }
     });
   }
-  document.addEventListener("htmx:load", function (event) { openModals(event.detail.elt.parentNode || document); });
+  document.addEventListener("DOMContentLoaded", function () { addRevealButtons(document); });
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt.parentNode || document); });
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close]");
     if (!closer) { return; }
     var dialog = closer.closest("dialog");
-    if (dialog) { dialog.close(); dialog.remove(); }
+    if (dialog) { dialog.close(); }
   });
   document.addEventListener("close", function (event) {
-    if (event.target.matches && event.target.matches("dialog[data-modal]")) { event.target.remove(); }
+    if (!event.target.matches || !event.target.matches("dialog")) { return; }
+    if (event.target.matches("dialog[data-modal]")) { event.target.remove(); }
+    if (!document.querySelector("dialog[open]")) { restoreFocus(); }
   }, true);
+  var FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type="hidden"]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") { return; }
+    var open = document.querySelectorAll("dialog[open]:not(.inline-dialog)");
+    var dialog = open[open.length - 1];
+    if (!dialog) { return; }
+    var items = Array.prototype.filter.call(dialog.querySelectorAll(FOCUSABLE), function (el) {
+      return el.getClientRects().length > 0;
+    });
+    if (!items.length) { event.preventDefault(); return; }
+    var first = items[0], last = items[items.length - 1];
+    var inside = dialog.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault(); last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault(); first.focus();
+    }
+  });
 
   // File fields: show the chosen file's name inside the drop zone (the native text is not localized).
   document.addEventListener("change", function (event) {
@@ -94,6 +172,9 @@
     ok.type = "button"; ok.className = "primary"; ok.setAttribute("data-close", ""); ok.textContent = "Aceptar";
     actions.appendChild(ok);
     dialog.append(title, body, actions);
+    if (!opener && document.activeElement && document.activeElement !== document.body) {
+      opener = { elt: document.activeElement, id: document.activeElement.id };
+    }
     root.replaceChildren(dialog);
     dialog.showModal();
   }

@@ -2,19 +2,29 @@
 
 The database is a temporary SQLite file, or PostgreSQL when DATABASE_URL says so
 (`make test-pg`, and the second pass of .ci/run).
+
+Passwords are hashed with a fast method (FAST_HASH) in every test: scrypt is slow on purpose
+and most tests log in. A test of the hashing itself, or one whose race window is the hash
+check (the lockout under parallel guesses), asks for the real method with
+`@pytest.mark.real_hash`. `assert_query_count(n)` bounds the SQL statements a block runs.
 """
 
 import os
 import re
-import socket
+import threading
+from contextlib import contextmanager
 
 import pytest
 
 import models
 from app import create_app
 from tests import factories
+from tests.server import free_port
 
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+FAST_HASH = "pbkdf2:sha256:1"  # one PBKDF2 round: microseconds instead of scrypt's 0.06–0.13 s here
+_hash = {"method": FAST_HASH}  # what apps built for the current test are configured with
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +41,7 @@ def _config(database_url, **extra):
         "DEMO_MODE": False,
         "LOGIN_RATE_LIMIT": 1000,
         "SESSION_COOKIE_SECURE": False,
+        "PASSWORD_HASH_METHOD": _hash["method"],
         **extra,
     }
 
@@ -55,18 +66,43 @@ def make_app(database_url, app):
     return build
 
 
+_production_hash: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def password_hashing(request, app, monkeypatch):
+    """FAST_HASH for the test, or the production method under @pytest.mark.real_hash.
+
+    Two knobs, because users are created both inside requests (the app's PASSWORD_HASH_METHOD)
+    and by the factories outside any app context (services.accounts.HASH_METHOD)."""
+    from services import accounts
+
+    production = _production_hash.setdefault("method", accounts.HASH_METHOD)
+    method = production if request.node.get_closest_marker("real_hash") else FAST_HASH
+    monkeypatch.setitem(_hash, "method", method)
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_METHOD", method)
+    monkeypatch.setattr(accounts, "HASH_METHOD", method)
+    return method
+
+
 @pytest.fixture(autouse=True)
 def clean_db(app):
     yield
     models.db.connect(reuse_if_open=True)
-    if models._is_sqlite(models.db):
-        with models.db.atomic():
-            for model in reversed(models.ALL_MODELS + models.LEDGER_MODELS):
-                model.delete().execute()
-    else:
-        tables = ", ".join(f'"{m._meta.table_name}"' for m in models.ALL_MODELS + models.LEDGER_MODELS)
-        models.db.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    with models.db.atomic():
+        for model in reversed(models.ALL_MODELS + models.LEDGER_MODELS):
+            model.delete().execute()
+    if not models._is_sqlite(models.db):
+        # Ids start at 1 again, as SQLite does once a table is empty. (DELETE, not TRUNCATE:
+        # TRUNCATE rewrites every table and index, ~10x slower for a test's few rows.)
+        models.db.execute_sql(_RESTART_SEQUENCES)
     models.db.close()
+
+
+_RESTART_SEQUENCES = """
+SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename), 1, false) FROM pg_sequences
+WHERE schemaname = current_schema() AND last_value IS NOT NULL
+"""
 
 
 @pytest.fixture
@@ -123,12 +159,6 @@ def auth(client):
     return Auth()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
     """A real SMTP server (aiosmtpd) on a free local port; yields (port, received messages)."""
@@ -148,6 +178,39 @@ def smtp_server():
         yield port, received
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def assert_query_count(db):
+    """`with assert_query_count(max_queries) as statements: client.get(...)` fails when the block
+    ran more SQL statements through `models.db` (in this thread) than `max_queries`; the list of
+    statements it yields lets a test compare two runs (a list page must not grow with its rows)."""
+
+    @contextmanager
+    def check(max_queries: int):
+        database = models.db.obj  # the app's database now (building another app re-points the proxy)
+        thread = threading.get_ident()
+        statements: list[str] = []
+        execute_sql = database.execute_sql
+        patched_before = "execute_sql" in vars(database)  # a block inside another one
+
+        def counting(sql, *args, **kwargs):
+            if threading.get_ident() == thread:
+                statements.append(sql)
+            return execute_sql(sql, *args, **kwargs)
+
+        database.execute_sql = counting
+        try:
+            yield statements
+        finally:
+            if patched_before:
+                database.execute_sql = execute_sql
+            else:
+                del database.execute_sql
+        listing = "\n".join(f"  {i}. {sql}" for i, sql in enumerate(statements, 1))
+        assert len(statements) <= max_queries, f"{len(statements)} queries, at most {max_queries} expected:\n{listing}"
+
+    return check
 
 
 def in_threads(func, count: int = 6, timeout: float = 60) -> list:

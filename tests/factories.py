@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from cli import create_branch, create_company, create_product, create_user_with_grants
 from models import Product, User
+from services.provisioning import create_branch, create_company, create_product, create_user_with_grants
 
 PASSWORD = "Prueba*204"
 _counter = {"nit": 800000000}

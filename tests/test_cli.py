@@ -9,6 +9,7 @@ import pytest
 from werkzeug.security import check_password_hash
 
 import models
+from adapters.bank import SimulatedBank
 from app import pending_step
 from domain.passwords import rule_errors
 from domain.permissions import ALL
@@ -27,7 +28,6 @@ from models import (
     UserPermission,
     utcnow,
 )
-from services.bank import SimulatedBank
 
 NIT = "900123456"
 TEMP_RE = re.compile(r"Contraseña temporal \(debe cambiarla al ingresar\): (\S+)$", re.M)
@@ -782,6 +782,14 @@ def _counts():
         m.select().count()
         for m in (Company, Branch, Product, User, UserCompany, UserPermission, BankAccount, BankMovement)
     ]
+
+
+def test_seed_demo_prints_the_address_really_served(make_app, db):
+    """`make run` prints the demo users with the address of HOST and PORT, not always :5000."""
+    result = make_app(PORT=5055).test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert "Usuarios de demostración (http://127.0.0.1:5055):" in result.output
+    assert "http://127.0.0.1:5055/demo/correos" in result.output and ":5000" not in result.output
 
 
 def test_seed_demo_if_empty_twice_does_not_duplicate(cli):

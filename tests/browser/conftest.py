@@ -1,4 +1,5 @@
-"""Browser fixtures: the app served by a real HTTP server in a thread, and the system Chromium.
+"""Browser fixtures: the app served by a real HTTP server in a thread (tests/server.py), and the
+system Chromium.
 
 `live_server` serves the session's `app`; `serve(**config)` builds another app on the same
 database (e.g. with an SMTP server or a short idle timeout) and serves it for one test. Every
@@ -7,16 +8,14 @@ test gets a fresh browser context (locale es-CO), so no cookie leaks from one te
 
 import os
 import re
-import threading
 from contextlib import ExitStack, contextmanager
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 import models
-from tests.conftest import free_port
+from tests.server import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -53,23 +52,10 @@ def seed_demo():
         seed()
 
 
-@contextmanager
-def _serving(application):
-    server = make_server("127.0.0.1", free_port(), application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
 @pytest.fixture(scope="session")
 def live_server(app):
     """Base URL of the session's app, served in a background thread."""
-    with _serving(app) as url:
+    with serving(app) as url:
         yield url
 
 
@@ -77,7 +63,7 @@ def live_server(app):
 def serve(make_app):
     """serve(**config) -> base URL of a new app with those settings, stopped after the test."""
     with ExitStack() as stack:
-        yield lambda **config: stack.enter_context(_serving(make_app(**config)))
+        yield lambda **config: stack.enter_context(serving(make_app(**config)))
 
 
 @pytest.fixture

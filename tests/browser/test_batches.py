@@ -41,18 +41,20 @@ FIRST_DATA_ROW = 3  # xlsx_bytes writes the title in row 1 and the header in row
 def emi_with_four_bad_rows() -> tuple[bytes, dict[int, str]]:
     """30 EMI rows of which 4 fail, and the message each bad Excel row must show.
 
-    A repeated NRO ID marks every row that carries it, so the repeat is put on the row that
-    already has TIPO ID "XX": that row gets both messages and the count of bad rows stays 4."""
+    A repeated NRO ID marks the later row that carries it (naming the first one); the repeat is
+    put on a copy of the row that already has TIPO ID "XX", so the count of bad rows stays 4."""
     rows = batchfiles.emi_rows(30)
     rows[4]["TIPO ID"] = "XX"  # Excel row 7
     rows[9]["CORREO ELECTRONICO"] = "sin-arroba.com"  # row 12
     rows[14]["SUCURSAL"] = "999"  # row 17
     rows[21]["NRO ID"] = rows[4]["NRO ID"]  # row 24 repeats row 7's NRO ID
     expected = {
-        4 + FIRST_DATA_ROW: "Tipo de documento inválido; El campo identificador está repetido en el archivo",
+        4 + FIRST_DATA_ROW: "Tipo de documento inválido",
         9 + FIRST_DATA_ROW: "El campo CORREO ELECTRONICO es inválido",
         14 + FIRST_DATA_ROW: "La sucursal no pertenece a la empresa",
-        21 + FIRST_DATA_ROW: "El campo identificador está repetido en el archivo",
+        21 + FIRST_DATA_ROW: (
+            f"El campo identificador está repetido en el archivo: ya aparece en la línea {4 + FIRST_DATA_ROW}"
+        ),
     }
     return batchfiles.xlsx_bytes("EMI", rows), expected
 

@@ -26,8 +26,8 @@ from models import (
     ServiceOrder,
     User,
 )
+from services import authorization
 from services import batches as batch_service
-from services import orders as order_service
 from tests import batchfiles
 from tests.browser.conftest import SHOTS, connected, login, seed_demo
 from tests.browser.test_batches import (
@@ -49,6 +49,7 @@ ORDER_COLUMNS = [
     "Nro. de orden",
     "Fecha",
     "Monto comisión",
+    "Monto GMF",
     "Monto IVA",
     "Monto OS",
     "Monto depositado",
@@ -181,7 +182,7 @@ def authorized_order(app, nit=JAHC_NIT, username="jhomez", records=3, branch=Non
         assert batch_service.validate_waiting() == 1
         batch_service.confirm(Batch.get_by_id(batch.id), user, PASSWORD)
         assert Batch.get_by_id(batch.id).status == Batch.TO_AUTHORIZE
-        (order,) = order_service.authorize(product, [batch.id], user, "tipo")
+        (order,) = authorization.authorize(product, [batch.id], user, "tipo")
         return order.id, batch.number
 
 
@@ -196,11 +197,20 @@ def authorize_in_calculation(page, number, shot_name):
     main = page.get_by_role("main")
     table = main.locator("table.orders")
     expect(table.locator(":scope > thead th")).to_have_text(
-        ["Monto comisión", "Monto IVA", "Monto OS", "Monto", "Monto depositado", "Total a pagar", "Opciones"]
+        [
+            "Monto comisión",
+            "Monto GMF",
+            "Monto IVA",
+            "Monto OS",
+            "Monto",
+            "Monto depositado",
+            "Total a pagar",
+            "Opciones",
+        ]
     )
     first = table.locator(":scope > tbody > tr").first
     expect(first.locator(":scope > td")).to_have_text(
-        [COMMISSION, IVA, OS_TOTAL, "$ 0,00", "$ 0,00", OS_TOTAL, "▾\xa0Lotes"]
+        [COMMISSION, "$ 0,00", IVA, OS_TOTAL, "$ 0,00", "$ 0,00", OS_TOTAL, "▾\xa0Lotes"]  # an EMI batch: no GMF
     )
     toggle = main.get_by_role("button", name="Ver lotes de la orden 1")
     nested = main.locator("#orden-1")
@@ -248,7 +258,7 @@ def test_jhomez_authorizes_pays_and_sees_the_order_processed(live_server, page, 
     expect(cell_of(table, row, "Tipo")).to_have_text(EMI_NAME)
     expect(cell_of(table, row, "Registros")).to_have_text("3")
     expect(cell_of(table, row, "Costo estimado")).to_have_text(OS_TOTAL)
-    expect(cell_of(table, row, "Monto a debitar")).to_have_text(OS_TOTAL)
+    expect(cell_of(table, row, "Monto a debitar")).to_have_text("$ 0,00")  # an emission credits no card
     grouping = to_authorize.get_by_label("Procesar por tipo de lote")
     expect(grouping).to_be_checked()
     expect(to_authorize.get_by_label("Procesar por lote")).not_to_be_checked()
@@ -298,7 +308,7 @@ def test_jhomez_authorizes_pays_and_sees_the_order_processed(live_server, page, 
     expect(dialog).to_be_visible()
     expect(datagrid_value(dialog, "Nro. de orden")).to_have_text(str(order_id))
     expect(datagrid_value(dialog, "Total a pagar")).to_have_text(OS_TOTAL)
-    code_box = dialog.get_by_label("Ingrese el código de verificación enviado a su correo")
+    code_box = dialog.get_by_label("Ingresa el código de verificación enviado a tu correo")
     expect(code_box).to_be_visible()
     expect(code_box).to_be_focused()
     shot(page, "orders-04-pagar-codigo")
@@ -510,11 +520,11 @@ def test_a_wrong_payment_code_is_refused_and_the_order_stays_authorized(app, liv
     expect(dialog).to_be_visible()
     code = last_code("jhomez@jahc.example")
     wrong = "000000" if code != "000000" else "111111"
-    dialog.get_by_label("Ingrese el código de verificación enviado a su correo").fill(wrong)
+    dialog.get_by_label("Ingresa el código de verificación enviado a tu correo").fill(wrong)
     dialog.get_by_role("button", name="Aceptar").click()
     dialog = page.get_by_role("dialog", name="Pagar Orden de Servicio")
     expect(dialog.get_by_role("alert")).to_have_text(re.compile("El código de verificación no es correcto"))
-    expect(dialog.get_by_label("Ingrese el código de verificación enviado a su correo")).to_be_visible()
+    expect(dialog.get_by_label("Ingresa el código de verificación enviado a tu correo")).to_be_visible()
     shot(page, "orders-17-codigo-incorrecto")
 
     dialog.get_by_role("button", name="Cancelar").click()

@@ -1,4 +1,4 @@
-"""Reading uploaded batch files (domain/batch_files.py, SPEC §5 and §5.4): formats, header
+"""Reading uploaded batch files (domain/batch_files/, SPEC §5 and §5.4): formats, header
 detection, refusals at upload with their Spanish messages, hostile files."""
 
 import io
@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from domain import batch_files as bf
-from domain.batch_files import FileRejected, FixedControl, read_batch
+from domain.batch_files import FileRejected, FixedControl, cfb, header, read_batch, workbook, xls_checks, xlsx_checks
 from domain.layouts import layout, rec_txt_lines
 from tests import batchfiles as b
 
@@ -48,9 +48,10 @@ def xlsx_of(rows_of_cells) -> bytes:
 
 
 def header_msg(kind, suffix=""):
+    required = [c.name for c in layout(kind).columns if c.required]
     return (
         "No se encontró la fila de encabezados del lote en las primeras 10 filas "
-        f"(columnas esperadas: {', '.join(layout(kind).column_names)}){suffix}"
+        f"(columnas obligatorias: {', '.join(required)}){suffix}"
     )
 
 
@@ -642,24 +643,24 @@ def test_hostile_cells_are_read_as_text(fmt):
 
 
 def test_cfb_directory_names():
-    names = bf._cfb_stream_names(b.cfb_bytes({"Workbook": b"x" * 10_000, "EncryptionInfo": b"y"}))
+    names = cfb.cfb_stream_names(b.cfb_bytes({"Workbook": b"x" * 10_000, "EncryptionInfo": b"y"}))
     assert names == {"root entry", "workbook", "encryptioninfo"}
     many = b.cfb_bytes({f"S{i}": b"z" for i in range(30)})  # a directory of several sectors
-    assert len(bf._cfb_stream_names(many)) == 31
-    assert bf._cfb_stream_names(b.xls_bytes("REC", b.rec_rows(1))) >= {"workbook"}
+    assert len(cfb.cfb_stream_names(many)) == 31
+    assert cfb.cfb_stream_names(b.xls_bytes("REC", b.rec_rows(1))) >= {"workbook"}
 
 
 @pytest.mark.parametrize("cut", [100, 511, 600, 1100])
 def test_cfb_reader_survives_truncation(cut):
     content = b.cfb_bytes({"Workbook": b"x" * 10_000})
-    assert bf._cfb_stream_names(content[:cut]) in (None, {"root entry"}, {"root entry", "workbook"})
+    assert cfb.cfb_stream_names(content[:cut]) in (None, {"root entry"}, {"root entry", "workbook"})
 
 
 def test_cfb_reader_survives_a_directory_loop():
     content = bytearray(b.cfb_bytes({"Workbook": b"x"}))
     first_dir = struct.unpack_from("<I", content, 48)[0]
     struct.pack_into("<I", content, 512 + 4 * first_dir, first_dir)  # the directory chain points to itself
-    assert bf._cfb_stream_names(bytes(content)) is None
+    assert cfb.cfb_stream_names(bytes(content)) is None
     assert rejected("l.xls", bytes(content)) == "El archivo está dañado o no es un archivo Excel válido"
 
 
@@ -740,7 +741,7 @@ def no_calamine(monkeypatch):
             opened.append(filelike)
             raise AssertionError("calamine opened a file that should have been refused before")
 
-    monkeypatch.setattr(bf, "CalamineWorkbook", NotToBeOpened)
+    monkeypatch.setattr(workbook, "CalamineWorkbook", NotToBeOpened)
     yield
     assert opened == []
 
@@ -853,7 +854,7 @@ def tricky_sheet(cells: int) -> bytes:
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 17, 4096])
 def test_the_exact_check_does_not_depend_on_where_chunks_end(monkeypatch, chunk):
-    monkeypatch.setattr(bf, "_CHUNK", chunk)
+    monkeypatch.setattr(xlsx_checks, "_CHUNK", chunk)
     sheet = read_batch("l.xlsx", tricky_sheet(50), "REC")
     assert sheet.rows == [(2, ("<c/>" * 60 + "</row><row/>", "1", 10.0, 1.0))]
     assert rejected("l.xlsx", tricky_sheet(51), "REC") == FAR
@@ -896,7 +897,7 @@ def sheet_part(content: bytes) -> bytes:
 
 def scan(data: bytes, *cuts: int) -> bool:
     """The cheap sheet checks fed in pieces cut at these offsets; True if unusual."""
-    checks = bf._SheetScan(101_000)
+    checks = xlsx_checks._SheetScan(101_000)
     for start, end in zip((0, *cuts), (*cuts, len(data)), strict=True):
         checks.feed(data[start:end])
     return checks.finish()
@@ -923,7 +924,7 @@ def test_a_far_reference_or_a_cell_without_r_is_found_across_any_chunk_end():
 
 
 def test_chunk_size_does_not_change_what_is_refused(monkeypatch):
-    monkeypatch.setattr(bf, "_CHUNK", 7)
+    monkeypatch.setattr(xlsx_checks, "_CHUNK", 7)
     assert len(read_batch("l.xlsx", b.xlsx_bytes("REC", b.rec_rows(30)), "REC").rows) == 30
     assert rejected("l.xlsx", sheet_with("XFD1048576"), "REC") == FAR
     content = b.xlsx_with_sheet(b.sheet_xml(rec_header_row() + rec_data_row(extra_cells=48)))
@@ -1022,7 +1023,7 @@ def test_xls_sheets_that_read_the_same_records_again_are_damaged(no_calamine):
     # Every BOUNDSHEET counts in the cells above; reading more records than the stream holds
     # is refused too, so that a few KB cannot keep the check (or calamine) busy.
     long_sheet = [(row, 0, float(row)) for row in range(300)]
-    bf._check_xls(b.biff_bytes([REC_CELLS, long_sheet]), 100_000)  # each sheet once: fine
+    xls_checks.check_xls(b.biff_bytes([REC_CELLS, long_sheet]), 100_000)  # each sheet once: fine
     content = b.biff_bytes([REC_CELLS, long_sheet], boundsheets=[0, 1, 1, 1])
     assert rejected("l.xls", content, "REC") == DAMAGED
 
@@ -1047,7 +1048,168 @@ def test_an_xls_that_is_also_a_zip_is_refused(no_calamine, password):
 
 def test_xls_with_a_workbook_chain_that_loops_is_damaged(no_calamine):
     content = bytearray(b.biff_bytes([REC_CELLS]))
-    cfb = bf._Cfb(bytes(content))
-    sectors = cfb.chain(int.from_bytes(cfb.entries[1][116:120], "little"))
+    container = cfb.Cfb(bytes(content))
+    sectors = container.chain(int.from_bytes(container.entries[1][116:120], "little"))
     struct.pack_into("<I", content, 512 + 4 * sectors[-1], sectors[0])  # the last sector points to the first
     assert rejected("l.xls", bytes(content), "REC") == DAMAGED
+
+
+# ---------------------------------------------------------------- the issuer's layouts and the header message
+
+
+def test_issuer_recharge_headers_are_aliases():
+    header = ["TIPO DE DOCUMENTO", "NÚMERO DE DOCUMENTO", "MONTO"]
+    for content, name in (
+        (b.xlsx_bytes("REC", [["CC", "1020304050", "10"]], header=header, title="ARCHIVO DE RECARGA"), "l.xlsx"),
+        (b.xls_bytes("REC", [["CC", "1020304050", "10"]], header=header, title="ARCHIVO DE RECARGA"), "l.xls"),
+        (
+            b.csv_bytes(
+                "REC", [["CC", "1020304050", "10"]], header=["Tipo de documento", "Numero de documento", "Monto"]
+            ),
+            "l.csv",
+        ),
+    ):
+        sheet = read_batch(name, content, "REC")
+        assert sheet.columns == {"TIPO ID": 0, "NRO ID": 1, "MONTO": 2}
+        assert sheet.header == tuple(header) or name == "l.csv"
+
+
+def test_issuer_emission_layout_maps_its_17_columns():
+    header = [n for n in EMI if n != "CIUDAD DE RESIDENCIA"] + [
+        "CODIGO POSTAL DIRECCION RESIDENCIA",
+        "DIRECCION DE CORRESPONDENCIA",
+        "Código postal dirección correspondencia",
+    ]
+    rows = [["1", "CC", "1020304050", "GÓMEZ", "", "ANA", "", "15/03/1990", "", "F", "Calle 1", "", "3001234567"]]
+    rows[0] += ["a@b.co", "110111", "Carrera 7", "110231"]
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("EMI", rows, header=header), "EMI")
+    assert len(sheet.header) == 17 and "CIUDAD DE RESIDENCIA" not in sheet.columns
+    assert sheet.columns["CODIGO POSTAL DIRECCION RESIDENCIA"] == 14
+    assert sheet.columns["CODIGO POSTAL DIRECCION CORRESPONDENCIA"] == 16
+
+
+def test_header_message_names_only_the_required_columns():
+    message = rejected("l.csv", b"uno;dos\r\n1;2\r\n", "REC")
+    assert message == (
+        "No se encontró la fila de encabezados del lote en las primeras 10 filas "
+        "(columnas obligatorias: TIPO ID, NRO ID, MONTO)"
+    )
+    assert "DESCRIPCION" not in message
+
+
+def test_header_message_says_what_the_best_row_misses():
+    # Row 3 has two of the layout's columns, row 2 one: row 3 is the one reported.
+    content = b"ARCHIVO DE RECARGA\r\nMONTO;OTRA\r\nTIPO DE DOCUMENTO;VALOR;DESCRIPCION\r\nCC;1;2\r\n"
+    message = rejected("l.csv", content, "REC")
+    assert message == header_msg("REC", ". En la fila 3 faltan las columnas: NRO ID, MONTO")
+
+
+# ---------------------------------------------------------------- bounded work on hostile text
+
+
+SIZE = 18 * 1024 * 1024
+
+
+class CountingNormalize:
+    """normalize_header wrapped to count its calls (header detection calls it through the module)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        self.longest = 0
+        original = header.normalize_header
+
+        def counted(value):
+            self.calls += 1
+            self.longest = max(self.longest, len(value) if isinstance(value, str) else 0)
+            return original(value)
+
+        header._layout_keys.cache_clear()  # its keys are normalized once per layout: not counted here
+        for kind in ("EMI", "REC", "AFI"):
+            header._layout_keys(layout(kind))
+        monkeypatch.setattr(header, "normalize_header", counted)
+
+
+def test_a_line_wider_than_any_header_is_skipped_without_normalizing_its_fields(monkeypatch):
+    counter = CountingNormalize(monkeypatch)
+    wide = ";".join(["TIPO ID"] * 51)  # 51 fields: more than a header may have
+    message = rejected("l.csv", (wide + "\r\nCC;1;2\r\n").encode(), "REC")
+    assert message == header_msg("REC")
+    assert counter.calls == 3  # the 3 cells of the second line, none of the 51 of the first
+    # 50 fields is still a header (50 columns, like a sheet up to AX).
+    counter.calls = 0
+    line = ";".join(["TIPO ID", "NRO ID", "MONTO", *[f"X{i}" for i in range(47)]])
+    sheet = read_batch("l.csv", (line + "\r\nCC;1;2\r\n").encode(), "REC")
+    assert sheet.columns == {"TIPO ID": 0, "NRO ID": 1, "MONTO": 2} and counter.calls == 50
+
+
+def test_trailing_empty_fields_do_not_make_a_header_too_wide(monkeypatch):
+    counter = CountingNormalize(monkeypatch)
+    line = "TIPO ID;NRO ID;MONTO;DESCRIPCION " + ";" * 5000  # Excel's trailing separators
+    sheet = read_batch("l.csv", (line + "\r\nCC;1;2;x\r\n").encode(), "REC")
+    assert sheet.header == ("TIPO ID", "NRO ID", "MONTO", "DESCRIPCION ")
+    assert sheet.rows == [(2, ("CC", "1", "2", "x"))]
+    assert counter.calls == 4
+
+
+def test_eighteen_mib_of_separators_is_refused_without_normalizing_a_field(monkeypatch):
+    counter = CountingNormalize(monkeypatch)
+    assert rejected("l.csv", b";" * SIZE, "EMI") == header_msg("EMI")  # held an upload for 34 s
+    assert rejected("l.txt", b";" * SIZE, "REC") == header_msg("REC")
+    small = 2 * 1024 * 1024
+    for kind in ("EMI", "REC", "AFI"):
+        assert rejected("l.csv", (b";" * (small // 10) + b"\n") * 10, kind) == header_msg(kind)
+        assert rejected("l.csv", b'"' + b";" * small + b'"', kind) == header_msg(kind)
+        assert rejected("l.txt", b",\t" * (small // 2), kind) == header_msg(kind)
+    assert counter.calls == 0
+
+
+def test_header_cells_longer_than_a_column_name_are_not_normalized(monkeypatch):
+    counter = CountingNormalize(monkeypatch)
+    huge = "x" * 5_000_000
+    assert rejected("l.csv", f"{huge};{huge};MONTO\r\nCC;1;2\r\n".encode(), "REC").startswith(header_msg("REC"))
+    assert counter.longest <= header.MAX_HEADER_CELL
+    content = xlsx_of([["TIPO ID", "NRO ID", "y" * 32_000, "MONTO"], ["CC", "1", "", "2"]])
+    assert read_batch("l.xlsx", content, "REC").columns == {"TIPO ID": 0, "NRO ID": 1, "MONTO": 3}
+    assert counter.longest <= header.MAX_HEADER_CELL
+
+
+def test_other_hostile_text_shapes_are_answered_in_spanish():
+    head = b"TIPO ID;NRO ID;MONTO;DESCRIPCION\r\n"
+    assert rejected("l.csv", b"a" * SIZE, "EMI") == header_msg("EMI")  # one line, no separator
+    assert rejected("l.txt", b"0" * SIZE, "REC") == "El archivo no tiene registros"  # one broken control record
+    assert rejected("l.csv", b"\n" * SIZE, "REC") == "El archivo está vacío"
+    assert rejected("l.csv", b";\n" * (SIZE // 2), "REC") == header_msg("REC")
+    assert rejected("l.csv", head + b"\r\n" * (SIZE // 2), "REC") == "El archivo no tiene registros"
+    assert rejected("l.csv", head + b";;; \n" * (SIZE // 5), "REC") == "El archivo no tiene registros"
+    assert rejected("l.csv", head + "\u00a0;\u3000\n".encode() * (SIZE // 8), "REC") == "El archivo no tiene registros"
+    many_blank = (
+        "El archivo tiene más de 1.000 filas sin datos en las columnas del encabezado; borra las filas sobrantes"
+    )
+    assert rejected("l.csv", head + b'"";""\n' * (SIZE // 6), "REC") == many_blank
+    assert rejected("l.csv", head + b";;;;x\n" * (SIZE // 6), "REC") == many_blank
+
+
+def test_blank_lines_are_skipped_with_line_numbers_kept_in_both_text_paths():
+    head = "TIPO ID;NRO ID;MONTO;DESCRIPCION\n"
+    for quote in ("", '"'):
+        text = head + "\n" * 100_000 + " ;\t; \n" * 10 + f"CC;1;{quote}10{quote};\n" + ";;;\n" * 5 + "CC;2;20;x"
+        sheet = read_batch("l.csv", text.encode(), "REC")
+        assert sheet.rows == [(100_012, ("CC", "1", "10", None)), (100_018, ("CC", "2", "20", "x"))]
+
+
+def test_a_quoted_field_spanning_blank_lines_keeps_them():
+    text = 'TIPO ID;NRO ID;MONTO;DESCRIPCION\n\nCC;1;10;"uno\n\n\ndos"\n\nCC;2;20;x\n'
+    sheet = read_batch("l.csv", text.encode(), "REC")
+    assert sheet.rows == [(3, ("CC", "1", "10", "uno\n\n\ndos")), (8, ("CC", "2", "20", "x"))]
+
+
+def test_a_quoted_field_over_the_csv_limit_is_refused_not_a_crash():
+    text = 'TIPO ID;NRO ID;MONTO;DESCRIPCION\nCC;1;10;x\nCC;2;20;"' + "y" * 200_000 + '"\n'
+    assert rejected("l.csv", text.encode(), "REC") == "La línea 3 tiene un campo de más de 131.072 caracteres"
+
+
+def test_fixed_width_file_after_blank_lines_keeps_its_line_numbers():
+    lines = rec_txt_lines("24031501", b.COMPANY_NIT, date(2024, 3, 15), [("1020304050", 100)])
+    content = ("\r\n \r\n" + lines[0] + "\r\n\u00a0\r\n\r\n" + lines[1] + "\r\n" + "   \r\n" * 50_000).encode()
+    sheet = read_batch("r.txt", content, "REC")
+    assert sheet.control.line == 3 and [line for line, _ in sheet.rows] == [6]

@@ -106,6 +106,9 @@ def test_valid_emi_row_gives_the_normalized_record():
         "sex": "F",
         "address": "Calle 45 # 12-30",
         "city": "Bogotá",
+        "postal_code": "",
+        "correspondence_address": "",
+        "correspondence_postal_code": "",
         "phone": "",
         "mobile": "3001234567",
         "email": "ana.gomez@ejemplo.com",
@@ -528,25 +531,42 @@ def test_optional_columns_missing_from_the_file():
 # ---------------------------------------------------------------- duplicates and the database
 
 
-def test_repeated_id_marks_every_occurrence():
+REPEATED_ID = "El campo identificador está repetido en el archivo: ya aparece en la línea {}"
+
+
+def test_repeated_id_rejects_the_repeats_only():
     rows = b.emi_rows(4)
     rows[2]["NRO ID"] = rows[0]["NRO ID"]
     rows[3]["NRO ID"] = float(rows[0]["NRO ID"])  # the same ID as an Excel number
+    _errors, outcomes = run("EMI", rows)  # sheet_of numbers the rows from line 2
+    assert [o.errors for o in outcomes] == [[], [], [REPEATED_ID.format(2)], [REPEATED_ID.format(2)]]
+    assert outcomes[0].record["id_number"] == rows[0]["NRO ID"]  # the first occurrence stays valid
+
+
+def test_repeated_id_points_to_the_first_line_even_if_that_row_has_other_errors():
+    rows = b.emi_rows(3)
+    rows[0]["SUCURSAL"] = "999"
+    rows[2]["NRO ID"] = rows[0]["NRO ID"].lower()
     _errors, outcomes = run("EMI", rows)
-    assert [o.errors for o in outcomes] == [
-        ["El campo identificador está repetido en el archivo"],
-        [],
-        ["El campo identificador está repetido en el archivo"],
-        ["El campo identificador está repetido en el archivo"],
-    ]
+    assert [o.errors for o in outcomes] == [["La sucursal no pertenece a la empresa"], [], [REPEATED_ID.format(2)]]
 
 
-def test_repeated_email_ignores_case_and_spaces():
+def test_repeated_id_line_numbers_are_the_files():
+    # Line numbers as the user sees them: title row 1, header row 2, data from row 3.
+    rows = b.emi_rows(12)
+    rows[9]["NRO ID"] = rows[2]["NRO ID"]  # Excel row 12 repeats row 5
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("EMI", rows), "EMI")
+    _errors, outcomes = validate(sheet, b.facts())
+    bad = [(o.line, o.errors) for o in outcomes if o.errors]
+    assert bad == [(12, [REPEATED_ID.format(5)])]
+
+
+def test_repeated_email_ignores_case_and_spaces_and_rejects_the_repeats_only():
     rows = b.emi_rows(3)
     rows[1]["CORREO ELECTRONICO"] = " " + rows[0]["CORREO ELECTRONICO"].upper()
     _errors, outcomes = run("EMI", rows)
-    message = "El campo CORREO ELECTRONICO está repetido en el archivo"
-    assert [o.errors for o in outcomes] == [[message], [message], []]
+    message = "El campo CORREO ELECTRONICO está repetido en el archivo: ya aparece en la línea 2"
+    assert [o.errors for o in outcomes] == [[], [message], []]
 
 
 def test_holder_of_the_product_cannot_be_issued_again():
@@ -668,11 +688,8 @@ def test_recharge_repeated_id():
     rows[2]["NRO ID"] = rows[0]["NRO ID"]
     facts = b.facts(active_holders=b.holders(rows))
     _errors, outcomes = run("REC", rows, facts)
-    assert [o.errors for o in outcomes] == [
-        ["El campo identificador está repetido en el archivo"],
-        [],
-        ["El campo identificador está repetido en el archivo"],
-    ]
+    assert [o.errors for o in outcomes] == [[], [], [REPEATED_ID.format(2)]]
+    assert outcomes[0].record is not None and outcomes[2].record is None
 
 
 def test_recharge_with_several_errors():
@@ -840,3 +857,116 @@ def test_cell_text_and_parse_amount():
     assert cell_text(True) == "VERDADERO"
     assert parse_amount("12.3") == 1230 and parse_amount("-0.01") == -1 and parse_amount(12.34) == 1234
     assert parse_amount(1e20) == 10**22 and parse_amount(float("inf")) is None and parse_amount(None) is None
+
+
+# ---------------------------------------------------------------- the issuer's layouts (SPEC §5.1)
+
+ISSUER_EMI = [n for n in layout("EMI").column_names if n != "CIUDAD DE RESIDENCIA"] + [
+    "CODIGO POSTAL DIRECCION RESIDENCIA",
+    "DIRECCION DE CORRESPONDENCIA",
+    "CODIGO POSTAL DIRECCION CORRESPONDENCIA",
+]
+
+
+def issuer_rows(n, **changes):
+    rows = []
+    for row in b.emi_rows(n):
+        row.pop("CIUDAD DE RESIDENCIA")
+        row.update(
+            {
+                "CODIGO POSTAL DIRECCION RESIDENCIA": "110111",
+                "DIRECCION DE CORRESPONDENCIA": "Carrera 7 # 71-21",
+                "CODIGO POSTAL DIRECCION CORRESPONDENCIA": "050001",
+            }
+        )
+        row.update(changes)
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_issuer_emission_layout_carries_its_extra_fields(fmt):
+    rows = issuer_rows(2)
+    content = (
+        b.xlsx_bytes("EMI", rows, header=ISSUER_EMI) if fmt == "xlsx" else b.csv_bytes("EMI", rows, header=ISSUER_EMI)
+    )
+    sheet = read_batch(f"l.{fmt}", content, "EMI")
+    assert len(sheet.header) == 17
+    errors, outcomes = validate(sheet, b.facts())
+    outcomes = list(outcomes)
+    assert errors == [] and [o.errors for o in outcomes] == [[], []]
+    record = outcomes[0].record
+    assert record["postal_code"] == "110111"
+    assert record["correspondence_address"] == "Carrera 7 # 71-21"
+    assert record["correspondence_postal_code"] == "050001"
+    assert record["city"] == ""
+
+
+def test_issuer_postal_code_as_an_excel_number():
+    rows = issuer_rows(1, **{"CODIGO POSTAL DIRECCION RESIDENCIA": 110111})
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("EMI", rows, header=ISSUER_EMI), "EMI")
+    (outcome,) = list(validate(sheet, b.facts())[1])
+    assert outcome.record["postal_code"] == "110111"
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("CODIGO POSTAL DIRECCION RESIDENCIA", "11011A", "El campo CODIGO POSTAL DIRECCION RESIDENCIA es inválido"),
+        (
+            "CODIGO POSTAL DIRECCION RESIDENCIA",
+            "12345678901",
+            "El campo CODIGO POSTAL DIRECCION RESIDENCIA es inválido",
+        ),
+        (
+            "CODIGO POSTAL DIRECCION CORRESPONDENCIA",
+            "11-0111",
+            "El campo CODIGO POSTAL DIRECCION CORRESPONDENCIA es inválido",
+        ),
+        ("DIRECCION DE CORRESPONDENCIA", "x" * 101, "El campo DIRECCION DE CORRESPONDENCIA supera los 100 caracteres"),
+    ],
+)
+def test_issuer_extra_fields_are_validated(column, value, message):
+    rows = issuer_rows(1, **{column: value})
+    sheet = read_batch("l.csv", b.csv_bytes("EMI", rows, header=ISSUER_EMI), "EMI")
+    (outcome,) = list(validate(sheet, b.facts())[1])
+    assert outcome.errors == [message] and outcome.record is None
+
+
+@pytest.mark.parametrize("column", ["CODIGO POSTAL DIRECCION RESIDENCIA", "DIRECCION DE CORRESPONDENCIA"])
+def test_issuer_extra_fields_are_optional(column):
+    rows = issuer_rows(1, **{column: "", "DIRECCION DE CORRESPONDENCIA": "x" * 100})
+    sheet = read_batch("l.csv", b.csv_bytes("EMI", rows, header=ISSUER_EMI), "EMI")
+    (outcome,) = list(validate(sheet, b.facts())[1])
+    assert outcome.errors == []
+
+
+def test_our_layout_without_the_issuer_columns_is_still_valid():
+    (outcome,) = list(validate(read_batch("l.xlsx", b.xlsx_bytes("EMI", b.emi_rows(1)), "EMI"), b.facts())[1])
+    assert outcome.errors == []
+    assert (outcome.record["postal_code"], outcome.record["correspondence_postal_code"]) == ("", "")
+
+
+def test_afi_reads_the_issuer_columns_too():
+    rows = [{"NO. TARJETA": b.masked_card(1), **issuer_rows(1)[0]}]
+    header = ["NO. TARJETA", *ISSUER_EMI]
+    sheet = read_batch("l.xlsx", b.xlsx_bytes("AFI", rows, header=header), "AFI")
+    facts = b.facts(unaffiliated_cards=frozenset({b.masked_card(1)}))
+    (outcome,) = list(validate(sheet, facts)[1])
+    assert outcome.errors == [] and outcome.record["correspondence_postal_code"] == "050001"
+
+
+def test_issuer_recharge_layout_under_a_title_row_without_description():
+    header = ["TIPO DE DOCUMENTO", "NÚMERO DE DOCUMENTO", "MONTO"]
+    rows = [["CC", b.id_number(1), "150000.00"], ["CC", b.id_number(2), 2500]]
+    content = b.xlsx_bytes("REC", rows, header=header, title="ARCHIVO DE RECARGA")
+    sheet = read_batch("recarga.xlsx", content, "REC")
+    assert sheet.columns == {"TIPO ID": 0, "NRO ID": 1, "MONTO": 2}
+    assert [line for line, _values in sheet.rows] == [3, 4]
+    facts = b.facts(active_holders=frozenset({("CC", b.id_number(1)), ("CC", b.id_number(2))}))
+    errors, outcomes = validate(sheet, facts)
+    assert errors == []
+    assert [o.record for o in outcomes] == [
+        {"id_type": "CC", "id_number": b.id_number(1), "amount": 15_000_000, "description": ""},
+        {"id_type": "CC", "id_number": b.id_number(2), "amount": 250_000, "description": ""},
+    ]

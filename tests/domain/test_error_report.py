@@ -83,7 +83,38 @@ def test_hostile_text_is_written_as_string_cells():
     assert cells(ws)[0][0].value == "=titulo" and cells(ws)[0][0].data_type == "s"
     for row, text in zip(rows, HOSTILE, strict=True):
         # Text a spreadsheet would parse once the cell is edited carries the quote prefix.
-        assert row[0].quotePrefix == text.startswith(("=", "+", "-", "@", "\t"))
+        assert row[0].quotePrefix == text.lstrip().startswith(("=", "+", "-", "@")) or text.startswith("\t")
+
+
+# Formula text behind characters a worksheet cannot hold (removed when written) or behind
+# whitespace: what is written must carry the quote prefix, whatever came before the trigger.
+HIDDEN_FORMULAS = [
+    ("\x01=cmd|' /C calc'!A0", "=cmd|' /C calc'!A0"),
+    ("\x00\x02\x1f+1+1", "+1+1"),
+    ("\x0b-2+3", "-2+3"),
+    ("\x0c@SUM(A1:A2)", "@SUM(A1:A2)"),
+    ("\x1b\t=1", "\t=1"),
+    ("\x07\r=1", "\r=1"),
+    ('   =HYPERLINK("http://evil","x")', '   =HYPERLINK("http://evil","x")'),
+    (" \x01 +1", "  +1"),
+    ("\t\x03 -1", "\t -1"),
+    ("\n@x", "\n@x"),
+    ("\u00a0=1", "\u00a0=1"),
+]
+
+
+@pytest.mark.parametrize("raw, written", HIDDEN_FORMULAS)
+def test_formula_text_behind_control_characters_or_spaces_gets_the_quote_prefix(raw, written):
+    ws = load(error_workbook(("NOMBRE",), [((raw,), raw)], title=raw))
+    for cell in (ws["A1"], ws["A3"], ws["B3"]):  # title, value, message
+        assert cell.value == written
+        assert cell.data_type == "s" and cell.quotePrefix, repr(raw)
+
+
+@pytest.mark.parametrize("text", ["abc", " abc", "\x01abc", "a=b", "1-2", "ana@correo.com"])
+def test_ordinary_text_has_no_quote_prefix(text):
+    ws = load(error_workbook(("NOMBRE",), [((text,), "m")]))
+    assert ws["A2"].value == text.replace("\x01", "") and not ws["A2"].quotePrefix
 
 
 def test_no_formula_or_error_cell_in_the_xml():

@@ -152,3 +152,35 @@ def test_the_published_example_is_consistent():
     count = REC_TXT_CONTROL.fields[3]
     assert int(count.slice(control)) == len(details)
     assert int(total.slice(control)) == sum(int(amount.slice(d)) for d in details)
+
+
+ISSUER_PERSON = [
+    "CODIGO POSTAL DIRECCION RESIDENCIA",
+    "DIRECCION DE CORRESPONDENCIA",
+    "CODIGO POSTAL DIRECCION CORRESPONDENCIA",
+]
+
+
+@pytest.mark.parametrize("kind", ["EMI", "AFI"])
+def test_issuer_person_columns_are_read_but_not_in_our_layout(kind):
+    spec = layout(kind)
+    assert [c.name for c in spec.issuer_columns] == ISSUER_PERSON
+    assert not any(c.required for c in spec.issuer_columns)
+    assert [c.name for c in spec.read_columns] == [*spec.column_names, *ISSUER_PERSON]
+    assert not set(ISSUER_PERSON) & set(spec.column_names)  # templates and help show our columns only
+    assert spec.column("DIRECCION DE CORRESPONDENCIA").max_length == 100
+    assert spec.column("CODIGO POSTAL DIRECCION RESIDENCIA").kind is ColumnKind.CODE
+
+
+def test_issuer_recharge_headers_are_aliases_of_ours():
+    rec = layout("REC")
+    assert rec.issuer_columns == ()
+    assert rec.column("TIPO ID").header_names == ("TIPO ID", "TIPO DE DOCUMENTO")
+    assert rec.column("NRO ID").header_names == ("NRO ID", "NÚMERO DE DOCUMENTO")
+    assert rec.column("MONTO").header_names == ("MONTO",)
+    assert rec.required_names == ("TIPO ID", "NRO ID", "MONTO")
+
+
+def test_required_names():
+    assert layout("AFI").required_names[0] == "NO. TARJETA"
+    assert "CIUDAD DE RESIDENCIA" not in layout("EMI").required_names

@@ -348,3 +348,14 @@ def test_account_accepts_the_sixth_oldest_password(db, user_after_four_changes):
     user = User.get_by_id(user_after_four_changes.id)
     # Now the last five are [1]..[5]; [0] is the sixth oldest.
     assert accounts.change_password(user, PASSWORDS[5], PASSWORDS[0], PASSWORDS[0]) == []
+
+
+def test_the_hash_method_follows_the_app_setting(make_app, db):
+    from services import accounts
+
+    app = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    with app.app_context():
+        assert accounts.hash_password("Clave*101").startswith("pbkdf2:sha256:1000$")
+        # The unknown-user path checks a hash of the same method: the same cost as a real user.
+        assert accounts._dummy_hash().startswith("pbkdf2:sha256:1000$")
+    assert accounts.hash_password("Clave*101").startswith(f"{accounts.HASH_METHOD}$")

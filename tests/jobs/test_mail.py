@@ -1,4 +1,4 @@
-"""E-mail (services/mail.py) and the outbox retry job (jobs.send_outbox), with a real SMTP server."""
+"""E-mail (services/mail.py) and the outbox retry job (jobs/send_mail.py), with a real SMTP server."""
 
 import threading
 from contextlib import contextmanager
@@ -132,7 +132,7 @@ def test_without_smtp_host_the_message_is_only_stored(make_app, smtp_server):
     with app.app_context():
         message = send_mail("ana@example.com", SUBJECT, BODY)
         assert retry_pending(app.config) == 0
-        assert jobs.send_outbox(app) == 0
+        assert jobs.send_mail.run(app) == 0
     row = fresh(message)
     assert row.status == OutboxMessage.STORED == "GUARDADO"
     assert row.attempts == 0
@@ -168,8 +168,8 @@ def test_pending_message_is_delivered_once_the_server_is_up(down_app, down_port)
     assert fresh(message).status == OutboxMessage.PENDING
     with smtp_on(down_port) as received:
         with down_app.app_context():
-            assert jobs.send_outbox(down_app) == 1
-            assert jobs.send_outbox(down_app) == 0  # nothing left: never sent twice
+            assert jobs.send_mail.run(down_app) == 1
+            assert jobs.send_mail.run(down_app) == 0  # nothing left: never sent twice
     row = fresh(message)
     assert row.status == OutboxMessage.SENT
     assert row.attempts == 2
@@ -193,8 +193,8 @@ def test_retry_pending_through_another_app_pointing_at_a_live_server(down_app, m
 def test_scheduled_job_wrapper_delivers(down_app, down_port):
     with down_app.app_context():
         message = send_mail("ana@example.com", SUBJECT, BODY)
-    run = jobs._in_app(down_app, jobs.send_outbox)
-    assert run.__name__ == "send_outbox"
+    run = jobs._in_app(down_app, jobs.send_mail)
+    assert run.__name__ == "send_mail"
     with smtp_on(down_port) as received:
         run()
     assert fresh(message).status == OutboxMessage.SENT
@@ -205,7 +205,7 @@ def test_scheduled_job_wrapper_survives_a_failing_run(down_app, down_port):
     """With the server still down the job logs and returns; the message waits for the next run."""
     with down_app.app_context():
         message = send_mail("ana@example.com", SUBJECT, BODY)
-    jobs._in_app(down_app, jobs.send_outbox)()
+    jobs._in_app(down_app, jobs.send_mail)()
     row = fresh(message)
     assert (row.status, row.attempts) == (OutboxMessage.PENDING, 2)
 
@@ -245,7 +245,7 @@ def test_message_claimed_recently_by_another_worker_is_not_taken(smtp_app):
     )
     with app.app_context():
         assert retry_pending(app.config) == 0
-        assert jobs.send_outbox(app) == 0
+        assert jobs.send_mail.run(app) == 0
     row = fresh(message)
     assert row.status == OutboxMessage.PENDING
     assert row.attempts == 0
@@ -356,7 +356,7 @@ def test_failed_message_is_not_sent_when_the_server_comes_back(down_app, down_po
     assert fresh(message).status == OutboxMessage.FAILED
     with smtp_on(down_port) as received:
         with down_app.app_context():
-            assert jobs.send_outbox(down_app) == 0
+            assert jobs.send_mail.run(down_app) == 0
     assert received == []
 
 

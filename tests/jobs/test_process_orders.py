@@ -1,29 +1,24 @@
 """The processing job: paid orders' records sent to the (simulated) card processor in chunks."""
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
 
 import orjson
 import pytest
 
+import ledger
 import models
+from adapters.processor import SimulatedProcessor
 from domain.batch_files import read_batch
 from domain.batch_validation import validate
 from domain.cards import expiry, luhn_valid, make_pan, mask
 from domain.clock import local_today
 from models import Batch, BatchRecord, Card, LedgerAccount, LedgerOperation, LedgerPosting, Person, ServiceOrder, utcnow
-from services import ledger, processing
-from services.processor import SimulatedProcessor
+from services import processing
 from tests import batchfiles
 from tests.conftest import in_threads
 from tests.factories import make_company, make_product
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MASKED = re.compile(r"^450714\*{6}[0-9]{4}$")
 HAS_CARD = "El tarjetahabiente ya tiene una tarjeta activa de este producto"
 NO_CARD = "El tarjetahabiente no tiene una tarjeta activa"
@@ -511,65 +506,3 @@ def test_a_claim_lost_mid_chunk_rolls_the_chunk_back(product, monkeypatch):
     assert processing.process_paid_orders() == 1
     assert Card.select().count() == 12 and ServiceOrder.get_by_id(order.id).done_records == 12
     assert sorted(c.serial for c in Card.select()) == list(range(1, 13))
-
-
-KILL_SCRIPT = """
-import sys, time
-sys.path.insert(0, {root!r})
-import models
-from services import processing
-models.open_database({url!r})
-processing.CHUNK = 10
-real = processing._process_chunk
-def slow(*args):
-    outcome = real(*args)
-    time.sleep(0.15)
-    return outcome
-processing._process_chunk = slow
-models.db.connect()
-processing.process_paid_orders()
-"""
-
-
-def test_a_killed_job_process_is_resumed_by_the_next_run(product, database_url):
-    """A real process is killed (SIGKILL) mid-order; the next run finishes it: one card per
-    record, each recharge credited once."""
-    issue_cards(product, 100)
-    pay(product, 100 * 2_000)
-    order = make_order(
-        product,
-        ("EMI", validated("EMI", batchfiles.emi_rows(120, start=1000))),
-        ("REC", rec_records(100, amount="20.00")),
-    )
-    models.db.close()
-    process = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(root=ROOT, url=database_url)], cwd=ROOT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            models.db.connect(reuse_if_open=True)
-            done = ServiceOrder.get_by_id(order.id).done_records
-            models.db.close()
-            if done >= 150:  # in the REC batch, after the EMI one
-                break
-            time.sleep(0.03)
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    models.db.connect(reuse_if_open=True)
-    killed = ServiceOrder.get_by_id(order.id)
-    assert killed.status == "EN_PROCESO" and 150 <= killed.done_records < 220, killed.done_records
-    assert killed.done_records % 10 == 0  # whole chunks only
-    make_stale(order)
-    assert processing.process_paid_orders() == 1
-    done = ServiceOrder.get_by_id(order.id)
-    assert (done.status, done.done_records) == ("PROCESADO", 220)
-    assert Card.select().count() == 220
-    assert Card.select(Card.record).distinct().count() == 220
-    assert Person.select().count() == 220
-    assert LedgerOperation.select().where(LedgerOperation.key.startswith("rec:")).count() == 100
-    assert {ledger.balance(card_of(i).account_id) for i in range(1, 101)} == {2_000}
-    assert ledger.balance(ledger.funding_account(product)) == 0
-    assert all(status == "PROCESADO" for _l, status, _r in statuses(order))
-    assert [b.deposited for b in Batch.select().where(Batch.order == order).order_by(Batch.id)] == [0, 200_000]

@@ -1,23 +1,16 @@
 """The validation job: claiming, chunked storage, resume after a crash, lost claims."""
 
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 
 import models
 from models import Batch, BatchError, BatchRecord, utcnow
-from services import batches
+from services import Refused, batches
 from tests import batchfiles
 from tests.conftest import in_threads
 from tests.factories import make_company, make_product, make_user
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
@@ -140,61 +133,6 @@ def test_a_batch_deleted_while_validating_stops_the_job(app, setup, monkeypatch)
     assert Batch.get_by_id(batch.id).status == "ELIMINADO"
 
 
-KILL_SCRIPT = """
-import sys, time
-sys.path.insert(0, {root!r})
-from app import create_app
-import services.batches as batches
-batches.CHUNK = 20
-real = batches._store_chunk
-def slow(*args):
-    ok = real(*args)
-    time.sleep(0.3)
-    return ok
-batches._store_chunk = slow
-app = create_app({{"DATABASE_URL": {url!r}, "SECRET_KEY": "x"}})
-with app.app_context():
-    batches.validate_waiting()
-"""
-
-
-def test_a_killed_job_process_is_resumed_by_the_next_run(app, setup, database_url):
-    """A real process is killed (SIGKILL) mid-batch; the next run finishes it, nothing twice."""
-    product, user = setup
-    batch = upload(app, product, user, bad_rows(200, every=5))
-    models.db.close()
-    script = KILL_SCRIPT.format(root=ROOT, url=database_url)
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            models.db.connect(reuse_if_open=True)
-            progress = Batch.get_by_id(batch.id).processed_records
-            models.db.close()
-            if progress >= 40:
-                break
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    models.db.connect(reuse_if_open=True)
-    killed = Batch.get_by_id(batch.id)
-    assert killed.status == "VALIDANDO" and 40 <= killed.processed_records < 200
-    Batch.update(claimed_at=utcnow() - timedelta(minutes=5)).where(Batch.id == batch.id).execute()
-    with app.app_context():
-        assert batches.validate_waiting() == 1
-    done = Batch.get_by_id(batch.id)
-    assert (done.status, done.processed_records, done.valid_records, done.error_records) == (
-        "VALIDO_PARCIAL",
-        200,
-        160,
-        40,
-    )
-    assert BatchRecord.select().count() == 160 and BatchError.select().count() == 40
-
-
 def test_excel_date_cells_survive_the_stored_rows(app, setup):
     """A spreadsheet's parsed rows are kept for the job (marshal); date cells come back as dates."""
     import datetime as dt
@@ -276,7 +214,7 @@ def test_the_same_file_uploaded_at_once_makes_one_batch(app, setup, database_url
             with app.test_request_context():
                 batches.upload(user, product, "EMI", "lote.xlsx", content)
             outcomes.append("ok")
-        except batches.BatchRefused as exc:
+        except Refused as exc:
             outcomes.append(exc.message)
         finally:
             models.db.close()

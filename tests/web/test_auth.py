@@ -1,6 +1,7 @@
 """Ingreso al sistema: login, lockout, terms, forced change, recovery, logout, idle session."""
 
 import re
+import threading
 import time
 from datetime import timedelta
 
@@ -21,6 +22,23 @@ def company(db):
 @pytest.fixture
 def user(company):
     return make_user("ana", perms={make_product(company): "all"})
+
+
+@pytest.fixture
+def hash_checks(monkeypatch):
+    """The results of every password hash check services.accounts makes (the real check, counted)."""
+    from services import accounts
+
+    checked = []
+    real = accounts.check_password_hash
+
+    def counting(pwhash, password):
+        ok = real(pwhash, password)
+        checked.append(ok)
+        return ok
+
+    monkeypatch.setattr(accounts, "check_password_hash", counting)
+    return checked
 
 
 def reload(user):
@@ -242,6 +260,28 @@ def test_recovery_answers_the_same_when_data_does_not_match(client, user, data):
     assert other == matching
 
 
+@pytest.mark.parametrize("nit", ["90011122", "900.111.222", "900111222 3", "NIT900111222", "12345678901-2"])
+def test_recovery_refuses_a_malformed_nit_the_same_for_anyone(client, user, nit):
+    known = recover(client, username="ana", nit=nit).get_data(as_text=True)
+    unknown = recover(client, username="nadie", nit=nit).get_data(as_text=True)
+    assert "El NIT debe tener 9 o 10 dígitos, sin puntos ni espacios" in known
+    assert without_tokens(known).replace('value="ana"', 'value="nadie"') == without_tokens(unknown)
+    assert OutboxMessage.select().count() == 0 and "password:recovery-request" not in tags()
+
+
+@pytest.mark.parametrize("nit", ["900111222", " 900111222 ", "9001112223", "900111222-3"])
+def test_recovery_takes_a_nit_with_or_without_its_check_digit(client, user, nit):
+    html = recover(client, nit=nit).get_data(as_text=True)
+    assert "Si los datos corresponden a un usuario registrado" in html
+
+
+def test_recovery_nit_field_has_a_valid_autocomplete(client):
+    html = client.get("/recuperar").get_data(as_text=True)
+    nit_input = re.search(r'<input[^>]*id="nit"[^>]*>', html).group(0)
+    assert 'autocomplete="off"' in nit_input
+    assert 'autocomplete="None"' not in html
+
+
 def test_recovery_unblocks_a_blocked_user_when_the_temporary_password_is_used(client, user):
     User.update(status=User.BLOCKED, failed_attempts=3).where(User.id == user.id).execute()
     recover(client)
@@ -262,13 +302,162 @@ def test_a_recovery_request_does_not_lock_the_user_out(client, user):
     assert reload(user).temp_password_hash is None  # a normal login discards the unused temporary password
 
 
-def test_parallel_wrong_passwords_cannot_skip_the_lockout(app, user):
-
+@pytest.mark.real_hash
+def test_parallel_wrong_passwords_cannot_skip_the_lockout(app, user, hash_checks):
     def guess():
         login(app.test_client(), "ana", "Mala*Clave1")
 
     in_threads(guess, 6, 60)
-    assert reload(user).status == User.BLOCKED and reload(user).failed_attempts >= 3
+    assert reload(user).status == User.BLOCKED and reload(user).failed_attempts == 3
+    assert len(hash_checks) == 3  # a guess is counted before its hash is checked
+
+
+def test_parallel_logins_with_one_right_password_check_at_most_three(app, user, hash_checks):
+    passwords = iter(["Mala*Clave1"] * 4 + [PASSWORD] + ["Mala*Clave1"] * 5)
+    lock = threading.Lock()
+
+    def guess():
+        with lock:
+            password = next(passwords)
+        return login(app.test_client(), "ana", password).status_code
+
+    statuses = in_threads(guess, 10, 60)
+    accepted = statuses.count(302)
+    assert accepted <= 1 and statuses.count(200) == 10 - accepted
+    # A success gives back the guesses counted before it, so 3 more may follow it: never more.
+    assert len(hash_checks) <= 3 * (1 + accepted)
+    assert reload(user).status == User.BLOCKED
+
+
+def test_a_blocked_user_is_refused_without_checking_the_password(client, user, hash_checks):
+    User.update(status=User.BLOCKED, failed_attempts=3).where(User.id == user.id).execute()
+    assert "Usuario bloqueado por intentos fallidos" in login(client, "ana").get_data(as_text=True)
+    assert hash_checks == []
+    assert reload(user).failed_attempts == 3
+
+
+def test_a_double_click_with_the_right_password_after_two_failures_logs_in(app, user):
+    """The second request waits for the first one's guess instead of being refused."""
+    User.update(failed_attempts=2).where(User.id == user.id).execute()
+    statuses = in_threads(lambda: login(app.test_client(), "ana").status_code, 2, 60)
+    assert statuses == [302, 302]
+    assert reload(user).failed_attempts == 0 and reload(user).status == User.ACTIVE
+
+
+def test_a_budget_never_given_back_ends_in_a_block(client, user, hash_checks, monkeypatch):
+    """Three guesses counted whose requests died before their check: the next one waits, then
+    blocks the user as their failures would have (the recovery e-mail then unblocks)."""
+    from services import accounts
+
+    monkeypatch.setattr(accounts, "GUESS_WAIT_SECONDS", 0.2)
+    User.update(failed_attempts=3).where(User.id == user.id).execute()
+    assert "Usuario bloqueado por intentos fallidos" in login(client, "ana").get_data(as_text=True)
+    assert hash_checks == [] and reload(user).status == User.BLOCKED
+
+
+def block_during_the_check(monkeypatch, user):
+    """The hash check of `user`'s right password is slow; a parallel guess blocks the user meanwhile."""
+    from services import accounts
+
+    real = accounts.check_password_hash
+
+    def check_while_blocked(pwhash, password):
+        ok = real(pwhash, password)
+        User.update(status=User.BLOCKED, session_version=User.session_version + 1).where(User.id == user.id).execute()
+        return ok
+
+    monkeypatch.setattr(accounts, "check_password_hash", check_while_blocked)
+
+
+def test_a_right_password_racing_with_the_block_gets_no_session(client, user, monkeypatch):
+    block_during_the_check(monkeypatch, user)
+    response = login(client, "ana")
+    assert response.status_code == 200
+    assert "Usuario bloqueado por intentos fallidos" in response.get_data(as_text=True)
+    assert client.get("/empresas").status_code == 302
+    assert "login:success" not in tags(user)
+
+
+def test_a_password_dialog_racing_with_the_block_is_refused(app, user, monkeypatch):
+    from services import Refused, accounts
+
+    block_during_the_check(monkeypatch, user)
+    with app.app_context(), pytest.raises(Refused) as refused:
+        accounts.require_password(user, PASSWORD)
+    assert refused.value.message == "Usuario bloqueado por intentos fallidos"
+
+
+def test_the_password_dialog_check_and_its_messages(app, user, hash_checks):
+    from services import Refused, accounts
+
+    def refusal(password):
+        with pytest.raises(Refused) as refused:
+            accounts.require_password(reload(user), password)
+        return refused.value.message
+
+    with app.app_context():
+        assert refusal("") == "Ingresa tu contraseña"
+        assert hash_checks == [] and reload(user).failed_attempts == 0  # nothing typed: not a guess
+        assert refusal("Mala*Clave1") == "La contraseña es incorrecta"
+        assert accounts.require_password(reload(user), PASSWORD) is None
+        assert reload(user).failed_attempts == 0  # a success resets the count
+        assert refusal("Mala*Clave1") == "La contraseña es incorrecta"
+        assert (
+            refusal("Mala*Clave1")
+            == "La contraseña es incorrecta. Al siguiente intento fallido tu usuario será bloqueado"
+        )
+        assert accounts.verify_password(reload(user), "Mala*Clave1") == "Usuario bloqueado por intentos fallidos"
+        assert reload(user).status == User.BLOCKED
+        checked = len(hash_checks)
+        assert refusal(PASSWORD) == "Usuario bloqueado por intentos fallidos"
+        assert len(hash_checks) == checked  # blocked: refused without checking
+
+
+def test_parallel_password_dialogs_check_at_most_three(app, user, hash_checks):
+    from services import Refused, accounts
+
+    passwords = iter(["Mala*Clave1"] * 4 + [PASSWORD] + ["Mala*Clave1"] * 5)
+    lock = threading.Lock()
+
+    def confirm():
+        with lock:
+            password = next(passwords)
+        with app.app_context():
+            try:
+                accounts.require_password(User.get_by_id(user.id), password)
+                return "ok"
+            except Refused as refused:
+                return refused.message
+
+    answers = in_threads(confirm, 10, 60)
+    accepted = answers.count("ok")
+    assert accepted <= 1 and all(isinstance(a, str) for a in answers), answers
+    assert len(hash_checks) <= 3 * (1 + accepted)
+    assert reload(user).status == User.BLOCKED
+
+
+def test_the_temporary_password_of_a_blocked_user_has_a_budget_too(client, user, hash_checks):
+    User.update(status=User.BLOCKED, failed_attempts=3).where(User.id == user.id).execute()
+    recover(client)
+    temp = temp_password_from_outbox()
+    for _ in range(3):
+        assert "Usuario bloqueado por intentos fallidos" in login(client, "ana", "Otra*Clave9").get_data(as_text=True)
+    assert len(hash_checks) == 3  # the temporary password only: a blocked user's current one is never checked
+    # Its budget spent, even the temporary password is refused unchecked...
+    assert "Usuario bloqueado por intentos fallidos" in login(client, "ana", temp).get_data(as_text=True)
+    assert len(hash_checks) == 3
+    # ...until a new recovery e-mail gives the new temporary password a new budget.
+    recover(client)
+    assert login(client, "ana", temp_password_from_outbox()).status_code == 302
+    assert reload(user).status == User.ACTIVE and reload(user).failed_attempts == 0
+
+
+def test_a_recovery_request_does_not_reset_the_count_of_failures(client, user):
+    login(client, "ana", "Mala*Clave1")
+    login(client, "ana", "Mala*Clave1")
+    recover(client)
+    assert "Usuario bloqueado por intentos fallidos" in login(client, "ana", "Mala*Clave1").get_data(as_text=True)
+    assert reload(user).status == User.BLOCKED
 
 
 def test_unknown_users_get_the_same_sequence_of_answers(client, user):
@@ -297,6 +486,27 @@ def test_an_expired_temporary_password_is_refused(client, user):
     User.update(temp_password_expires_at=utcnow() - timedelta(minutes=1)).where(User.id == user.id).execute()
     html = login(client, "ana", temp).get_data(as_text=True)
     assert "La contraseña temporal venció" in html
+
+
+def test_successful_logins_do_not_count_toward_the_ip_limit(make_app, db, company):
+    """A whole office behind one NAT logs in within the window: only failures count."""
+    office = make_app(LOGIN_RATE_LIMIT=3).test_client()
+    product = make_product(company)
+    for n in range(6):
+        make_user(f"colega{n}", perms={product: "order.view"})
+        assert login(office, f"colega{n}").status_code == 302
+        post(office, "/salir")
+    for _ in range(3):
+        assert login(office, "colega0", "Mala*Clave1").status_code == 200
+    assert login(office, "colega1").status_code == 429  # three failures: the limit
+
+
+def test_recovery_requests_count_toward_the_ip_limit(make_app, db, user):
+    limited = make_app(LOGIN_RATE_LIMIT=3).test_client()
+    for _ in range(3):
+        assert recover(limited).status_code == 200
+    assert recover(limited).status_code == 429
+    assert login(limited, "ana").status_code == 429
 
 
 def test_login_is_rate_limited_per_ip(make_app, db, user):
@@ -393,6 +603,7 @@ def test_security_headers(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.real_hash
 def test_passwords_are_hashed_with_scrypt_and_never_logged(client, user, caplog):
     assert reload(user).password_hash.startswith("scrypt:")
     with caplog.at_level("DEBUG"):

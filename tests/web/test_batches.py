@@ -31,6 +31,15 @@ def base(product):
     return f"/productos/{product.id}/lotes"
 
 
+def pending_fragment(client, product, query=""):
+    """The Lotes pendientes table as htmx asks for it (search, pages): the fragment of /carga."""
+    response = client.get(f"{base(product)}/carga{query}", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "<html" not in html and "Nuevos lotes" not in html  # the table alone, not the page
+    return html
+
+
 def send(client, product, kind, filename, content, htmx=True):
     headers = {"HX-Request": "true"} if htmx else {}
     data = {"csrf_token": csrf_token(client), "kind": kind, "file": (io.BytesIO(content), filename)}
@@ -325,10 +334,12 @@ def test_confirm_moves_the_batch_by_the_number_of_signatures(app, client, world,
     assert f"El lote Nro: {batch.number} fue confirmado exitosamente." in html
     assert only_batch().status == expected and only_batch().confirmed_by.username == user
     # It left the pending table.
-    assert batch.number not in client.get(f"{base(product)}/pendientes").get_data(as_text=True)
-    # Confirming twice is refused.
+    assert batch.number not in pending_fragment(client, product)
+    # Confirming twice is refused: the dialog states why instead of asking for the password.
     again = confirm_post(client, product, only_batch(), PASSWORD).get_data(as_text=True)
-    assert "El lote no se puede confirmar en su estado actual" in again
+    label = only_batch().status_label
+    assert f"El lote {batch.number} está {label}: ya no se puede confirmar." in again
+    assert 'name="password"' not in again
 
 
 def test_a_validating_or_invalid_batch_cannot_be_confirmed(app, client, world):
@@ -387,7 +398,6 @@ def test_delete_needs_the_password(app, client, world):
         ("cargador", "post", "/{id}/eliminar", 403),
         ("consulta", "get", "/carga", 403),
         ("consulta", "post", "/carga", 403),
-        ("consulta", "get", "/pendientes", 403),
         ("consulta", "get", "/{id}", 403),
         ("consulta", "get", "/{id}/estado", 403),
         ("consulta", "get", "/{id}/errores.xlsx", 403),
@@ -439,11 +449,11 @@ def test_pending_search_and_pagination(app, client, world):
     for n in range(12):
         send(client, world["named"], "EMI", f"lote{n}.xlsx", emi_file(2 + n))
     prefix = local_today().strftime("%y%m%d")
-    first = client.get(f"{base(world['named'])}/pendientes").get_data(as_text=True)
+    first = pending_fragment(client, world["named"])
     assert "Mostrando registro(s) del 1 al 10 de un total de 12 registro(s)" in first
-    found = client.get(f"{base(world['named'])}/pendientes?q={prefix}11").get_data(as_text=True)
+    found = pending_fragment(client, world["named"], f"?q={prefix}11")
     assert f"{prefix}11" in found and f"{prefix}10" not in found
-    by_type = client.get(f"{base(world['named'])}/pendientes?q=recarga").get_data(as_text=True)
+    by_type = pending_fragment(client, world["named"], "?q=recarga")
     assert "No se encontraron registros para tu consulta" in by_type
 
 
@@ -490,7 +500,7 @@ def test_wrong_passwords_in_the_confirm_modal_block_the_user(app, client, world)
     assert "Usuario bloqueado por intentos fallidos" in third
     assert User.get(User.username == "jefe").status == "BLOQUEADO" and only_batch().status == "VALIDO"
     # The session is over: an htmx request is told to go to the login page.
-    response = client.get(f"{base(world['named'])}/pendientes", headers={"HX-Request": "true"})
+    response = client.get(f"{base(world['named'])}/carga", headers={"HX-Request": "true"})
     assert response.headers.get("HX-Redirect", "").endswith("/ingresar")
 
 
@@ -510,5 +520,69 @@ def test_delete_only_users_cannot_read_the_cardholders_data(app, client, world):
 @pytest.mark.parametrize("query", ["?q=1&endpoint=x", "?q=1&_method=POST", "?product_id=9", "?q=%00", "?pagina=abc"])
 def test_hostile_query_strings_never_break_the_list(client, world, query):
     login(client, "jefe")
-    response = client.get(f"{base(world['named'])}/pendientes{query}")
+    response = client.get(f"{base(world['named'])}/carga{query}", headers={"HX-Request": "true"})
     assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["dialogo", "pagina"])
+@pytest.mark.parametrize(
+    "action, status, label",
+    [
+        ("confirmar", Batch.TO_AUTHORIZE, "Por autorizar"),
+        ("confirmar", Batch.DELETED, "Eliminado"),
+        ("eliminar", Batch.IN_ORDER, "En orden de servicio"),
+        ("eliminar", Batch.DELETED, "Eliminado"),
+    ],
+)
+def test_an_action_the_batch_no_longer_allows_shows_its_state_not_the_form(
+    app, client, world, action, status, label, htmx
+):
+    login(client, "jefe")
+    send(client, world["named"], "EMI", "lote.xlsx", emi_file(3))
+    validated(app)
+    batch = only_batch()
+    Batch.update(status=status).where(Batch.id == batch.id).execute()
+    headers = {"HX-Request": "true"} if htmx else {}
+    url = f"{base(world['named'])}/{batch.id}/{action}"
+    for response in (client.get(url, headers=headers), post(client, url, {"password": PASSWORD}, headers=headers)):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert f"El lote {batch.number} está {label}: ya no se puede {action}." in html
+        assert 'name="password"' not in html
+    assert only_batch().status == status  # nothing moved
+
+
+def test_the_pending_table_refreshed_after_confirming_keeps_the_search_and_page(app, client, world):
+    login(client, "jefe")
+    for n in range(12):
+        send(client, world["named"], "EMI", f"lote{n}.xlsx", emi_file(2 + n))
+    validated(app)
+    listing = pending_fragment(client, world["named"], "?pagina=2")
+    assert '<form id="pending-state"' in listing and 'name="pagina" value="2"' in listing
+    assert 'hx-include="#pending-state"' in listing  # each row's ✓ and Eliminar send the page along
+    first = Batch.select().order_by(Batch.id).first()
+    html = post(
+        client, f"{base(world['named'])}/{first.id}/confirmar", {"password": PASSWORD, "pagina": "2"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)  # fmt: skip
+    assert "fue confirmado exitosamente" in html and 'id="pending" hx-swap-oob="true"' in html
+    assert "Mostrando registro(s) del 11 al 11 de un total de 11 registro(s)" in html
+
+
+def test_confirming_from_the_detail_page_goes_back_to_the_list(app, client, world):
+    login(client, "jefe")
+    send(client, world["named"], "EMI", "lote.xlsx", emi_file(3))
+    validated(app)
+    batch = only_batch()
+    detail = client.get(f"{base(world['named'])}/{batch.id}").get_data(as_text=True)
+    assert f"{base(world['named'])}/{batch.id}/confirmar?origen=detalle" in detail
+    dialog = client.get(
+        f"{base(world['named'])}/{batch.id}/confirmar?origen=detalle", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert '<input type="hidden" name="origen" value="detalle">' in dialog
+    html = post(
+        client, f"{base(world['named'])}/{batch.id}/confirmar", {"password": PASSWORD, "origen": "detalle"},
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)  # fmt: skip
+    assert f'<a class="button primary" href="{base(world["named"])}/carga" autofocus>Aceptar</a>' in html
+    assert 'id="pending"' not in html  # no list on the detail page to refresh

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models import Batch, Card, ServiceOrder
+from models import Batch, Card, Company, ServiceOrder
 from tests.conftest import login, post
 from tests.factories import make_company, make_product, make_user
 
@@ -134,7 +134,6 @@ def test_product_page_shows_menu_and_counters(client, logged):
     for label in ("Empresas", "Lotes", "Consultas", "Servicios", "Reportes"):
         assert f">{label}</a>" in html
     expected = {
-        "Lotes por firmar": 1,
         "Lotes por autorizar": 2,
         "Órdenes por pagar": 1,
         "Órdenes pagadas": 2,
@@ -143,6 +142,18 @@ def test_product_page_shows_menu_and_counters(client, logged):
     }
     for label, value in expected.items():
         assert f"<dt>{label}</dt><dd>{value}</dd>" in html
+    # One signature: no batch ever waits for a first signature, so there is no such counter.
+    assert "Lotes por firmar" not in html
+
+
+def test_two_signature_companies_count_the_batches_to_sign(client, logged):
+    product = logged["products"]["ALFA LTDA"][0]
+    Company.update(signatures=2).where(Company.id == product.company_id).execute()
+    Batch.create(company=product.company, product=product, number="26112801", kind="EMI", status="POR_FIRMAR")
+    html = client.get(f"/productos/{product.id}").get_data(as_text=True)
+    assert "<dt>Lotes por firmar</dt><dd>1</dd>" in html
+    html = client.get(f"/productos/{product.id}/lotes").get_data(as_text=True)  # the section page too
+    assert "<dt>Lotes por firmar</dt><dd>1</dd>" in html
 
 
 def test_menu_and_counters_follow_permissions(client, logged):

@@ -6,7 +6,7 @@ import zipfile
 import pypdf
 import pytest
 
-import help
+from blueprints import help
 from domain.batch_templates import FILE_NAMES, TXT_NAME
 from domain.layouts import layout
 from tests.factories import make_company, make_product, make_user

@@ -7,6 +7,8 @@ from datetime import timedelta
 import orjson
 import pytest
 
+import ledger
+from adapters.bank import default_bank
 from models import (
     AuditEvent,
     BankAccount,
@@ -18,7 +20,7 @@ from models import (
     VerificationCode,
     utcnow,
 )
-from services import ledger, orders
+from services import Refused, authorization, orders
 from tests.conftest import login, post
 from tests.factories import PASSWORD, make_company, make_product, make_user
 
@@ -116,8 +118,33 @@ def test_authorization_lists_batches_with_estimated_cost(client, world):
     # EMI: 3 × $10,00 + $5.000,00 = $5.030,00; IVA 19 % = $955,70 → $5.985,70
     assert "$ 5.985,70" in html
     # REC: max(1 % × 50.000, 100) + max(1 % × 20, 100) = 500 + 100 = $600,00; GMF 4 ‰ of 50.020 = 200,08;
-    # IVA 19 % of 600 = 114 → 914,08; Monto a debitar 50.020 + 914,08 = 50.934,08
-    assert "$ 914,08" in html and "$ 50.934,08" in html
+    # IVA 19 % of 600 = 114 → 914,08; Monto a debitar: the 50.020,00 the batch credits to cards
+    assert "$ 914,08" in html and "$ 50.020,00" in html and "$ 50.934,08" not in html
+
+
+def _cells(html, batch):
+    """{column header: cell text} of `batch`'s row in the authorization page's table."""
+    table = html[: html.index(f'value="{batch.id}"')]
+    table = table[table.rindex("<table") :]
+    headers = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+    row = html[html.index(f'value="{batch.id}"') :]
+    row = row[row.index("</td>") + 5 : row.index("</tr>")]  # after the check box
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    return dict(zip(headers[1:], cells, strict=False))
+
+
+def test_an_emission_batch_debits_nothing_and_shows_its_cost_apart(client, world):
+    """Monto a debitar is what goes to the cards ($ 0,00 for an emission); commissions, GMF and
+    IVA are the Costo estimado, not added into it."""
+    product = world["product"]
+    emission = make_batch(product, "EMI", records=3)
+    recharge = make_batch(product, "REC", amounts=[5_000_000, 2_000])
+    login(client, "jefe")
+    html = client.get(auth_url(product)).get_data(as_text=True)
+    emi = _cells(html, emission)
+    assert (emi["Monto a debitar"], emi["Costo estimado"]) == ("$ 0,00", "$ 5.985,70"), emi
+    rec = _cells(html, recharge)
+    assert (rec["Monto a debitar"], rec["Costo estimado"]) == ("$ 50.020,00", "$ 914,08"), rec
 
 
 def test_menu_links_and_permissions(client, world):
@@ -175,6 +202,51 @@ def test_authorize_without_selection_is_refused(client, world):
     login(client, "jefe")
     response = authorize(client, world["product"], [])
     assert response.status_code == 422 and "Selecciona al menos un lote" in response.get_data(as_text=True)
+
+
+def test_authorize_without_selection_says_so_before_asking_the_password(client, world):
+    make_batch(world["product"])
+    login(client, "jefe")
+    response = authorize(client, world["product"], [], password="")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Selecciona al menos un lote" in html
+    assert "Ingresa tu contraseña" not in html
+
+
+def _section(html, title):
+    """The HTML of the card whose <h2> is `title`."""
+    start = html.index(f"<h2>{title}</h2>")
+    return html[start : html.index("</section>", start)]
+
+
+def test_a_user_who_may_authorize_but_not_sign_sees_the_batches_to_sign_read_only(client, world):
+    product = world["coop_product"]
+    waiting = make_batch(product, status=Batch.TO_SIGN)
+    login(client, "autorizador")
+    html = client.get(auth_url(product)).get_data(as_text=True)
+    to_sign = _section(html, "Lotes por firmar")
+    assert waiting.number in to_sign and "Esperando la primera firma" in to_sign
+    assert 'type="checkbox"' not in to_sign and 'type="password"' not in to_sign and "<button" not in to_sign
+    # The table below, which this user does act on, keeps its controls.
+    make_batch(product, status=Batch.TO_AUTHORIZE, signed_by=models_user("firmante"))
+    html = client.get(auth_url(product)).get_data(as_text=True)
+    to_authorize = _section(html, "Lotes por autorizar")
+    assert 'name="lote"' in to_authorize and 'type="password"' in to_authorize and ">Autorizar</button>" in to_authorize
+
+
+def test_the_signer_keeps_the_controls_of_the_batches_to_sign(client, world):
+    product = world["coop_product"]
+    make_batch(product, status=Batch.TO_SIGN)
+    login(client, "firmante")
+    to_sign = _section(client.get(auth_url(product)).get_data(as_text=True), "Lotes por firmar")
+    assert 'name="lote"' in to_sign and 'type="password"' in to_sign and ">Firmar</button>" in to_sign
+    assert "Esperando la primera firma" not in to_sign
+
+
+def models_user(username):
+    from models import User
+
+    return User.get(User.username == username)
 
 
 def test_cancel_goes_back_without_an_order(client, world):
@@ -266,7 +338,7 @@ def test_a_two_signature_batch_cannot_skip_the_first_signature(client, world):
     login(client, "autorizador")
     assert authorize(client, product, [unsigned]).status_code == 422
     response = authorize(client, product, [no_signer])
-    assert response.status_code == 422 and "necesita primero la firma" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "primera firma" in response.get_data(as_text=True)
     assert ServiceOrder.select().count() == 0
 
 
@@ -307,7 +379,7 @@ def make_order(product, user_name="jefe", kind="EMI", **batch_kwargs):
     if product.company.signatures == 2:
         signer = User.get(User.username == "firmante")
         Batch.update(signed_by=signer).where(Batch.id == batch.id).execute()
-    [order] = orders.authorize(product, [batch.id], User.get(User.username == user_name))
+    [order] = authorization.authorize(product, [batch.id], User.get(User.username == user_name))
     return order
 
 
@@ -341,14 +413,31 @@ def test_orders_search_criteria(client, world):
         ("fecha_inicial=10/02/2026&fecha_final=01/02/2026", "no puede ser posterior"),
         ("fecha_inicial=01/02/2026", "Indica la fecha inicial y la fecha final"),
         ("estado=BORRADO", "Selecciona un estado válido"),
-        ("fecha_inicial=31/02/2026&fecha_final=01/03/2026", "formato DD/MM/AAAA"),
     ],
 )
 def test_orders_criteria_errors_are_explained(client, world, query, message):
     make_order(world["product"])
     login(client, "consulta")
     response = client.get(f"{orders_url(world['product'])}?{query}")
-    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and message in html
+    assert 'id="orden-' not in html  # the errors alone: no list that ignores the criteria
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["pagina", "htmx"])
+def test_a_day_that_does_not_exist_shows_the_services_message_and_no_rows(client, world, htmx):
+    make_order(world["product"])
+    login(client, "consulta")
+    args = {"fecha_inicial": "31/02/2026", "fecha_final": "01/03/2026"}
+    _, errors = orders.criteria_from(args)
+    assert errors
+    headers = {"HX-Request": "true"} if htmx else {}
+    html = client.get(orders_url(world["product"]), query_string=args, headers=headers).get_data(as_text=True)
+    from markupsafe import escape
+
+    for error in errors:
+        assert str(escape(error)) in html
+    assert 'id="orden-' not in html and "<tbody>" not in html
 
 
 def test_orders_date_range_and_pagination_keep_criteria(client, world):
@@ -385,6 +474,58 @@ def test_order_detail_and_records(client, world):
     html = client.get(f"{orders_url(product)}/{order.id}/lotes/{batch.id}").get_data(as_text=True)
     assert "Documento" in html and "Nombre y apellido" in html and "ANA PEREZ2" in html and "Por procesar" in html
     assert "Volver" in html
+
+
+def _row_cells(html, row_id):
+    """{header: text} of the row `row_id` in the first table that holds it."""
+    row_start = html.index(f'id="{row_id}"')
+    table = html[html.rindex("<table", 0, row_start) : row_start]
+    headers = [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)]
+    row = html[row_start : html.index("</tr>", row_start)]
+    cells = [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    return dict(zip(headers, (" ".join(c) for c in cells), strict=True))
+
+
+def test_the_orders_table_shows_gmf_apart_and_what_was_paid(client, world):
+    """Monto comisión without the GMF, Monto GMF on its own (as the PDF), Monto depositado = the debit."""
+    product = world["product"]
+    order = make_order(product, "jefe", "REC", amounts=[5_000_000, 2_000])
+    ServiceOrder.update(deposited=order.total_to_pay, status=ServiceOrder.PROCESSED).where(
+        ServiceOrder.id == order.id
+    ).execute()
+    order = ServiceOrder.get_by_id(order.id)
+    assert order.gmf > 0
+    login(client, "consulta")
+    cells = _row_cells(client.get(orders_url(product)).get_data(as_text=True), f"orden-{order.id}")
+    money = _money_text
+    assert cells["Monto comisión"] == money(order.commission - order.gmf)
+    assert cells["Monto GMF"] == money(order.gmf)
+    assert cells["Monto depositado"] == money(order.total_to_pay)
+
+
+def test_the_order_detail_tells_the_debit_from_what_reached_the_cards(client, world):
+    product = world["product"]
+    order = make_order(product, "jefe", "REC", amounts=[5_000_000, 2_000])
+    ServiceOrder.update(deposited=order.total_to_pay).where(ServiceOrder.id == order.id).execute()
+    Batch.update(deposited=5_002_000).where(Batch.order == order.id).execute()
+    order = ServiceOrder.get_by_id(order.id)
+    login(client, "consulta")
+    html = client.get(f"{orders_url(product)}/{order.id}").get_data(as_text=True)
+    grid = dict(
+        (re.sub(r"<[^>]+>", "", k).strip(), re.sub(r"<[^>]+>", "", v).strip())
+        for k, v in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", html, re.S)
+    )
+    assert grid["Monto depositado"] == _money_text(order.total_to_pay)
+    assert grid["Monto abonado a tarjetas"] == _money_text(5_002_000)
+    assert grid["Monto comisión"] == _money_text(order.commission - order.gmf)
+    assert grid["Monto GMF"] == _money_text(order.gmf)
+    assert ">Monto abonado a tarjetas</th>" in html  # the batches' column
+
+
+def _money_text(cents):
+    from domain.money import format_cop
+
+    return format_cop(cents)
 
 
 def test_another_companys_order_is_404_everywhere(client, world):
@@ -470,7 +611,7 @@ def test_pay_with_the_emailed_code_debits_once_and_posts_the_ledger(client, worl
     order = make_order(product, kind="REC", amounts=[5_000_000, 2_000])
     login(client, "pagador")
     html = request_code(client, product, order).get_data(as_text=True)
-    assert "Pagar Orden de Servicio" in html and "Ingrese el código de verificación enviado a su correo" in html
+    assert "Pagar Orden de Servicio" in html and "Ingresa el código de verificación enviado a tu correo" in html
     assert "Reenviar código" in html and "Aceptar" in html and "Cancelar" in html
     assert company.bank_account not in html  # only its last digits
     code = last_code("pagador")
@@ -603,7 +744,7 @@ def test_two_payments_at_once_debit_once(app, world):
             try:
                 orders.pay(ServiceOrder.get_by_id(order.id), user, codes[user.id])
                 results.append("ok")
-            except orders.OrderRefused as exc:
+            except Refused as exc:
                 results.append(exc.message)
             finally:
                 models.db.close()
@@ -624,7 +765,9 @@ def test_a_payment_interrupted_after_the_bank_is_settled_by_the_job(app, world):
     product, company = world["product"], world["company"]
     order = make_order(product, kind="REC", amounts=[1_000_000])
     with app.test_request_context():
-        orders.bank().debit(company.bank_account, order.total_to_pay, key=f"orden-servicio:{order.id}", description="x")
+        default_bank().debit(
+            company.bank_account, order.total_to_pay, key=f"orden-servicio:{order.id}", description="x"
+        )
     ServiceOrder.update(status="PAGANDO", claimed_at=utcnow() - timedelta(minutes=5)).where(
         ServiceOrder.id == order.id
     ).execute()
@@ -708,7 +851,9 @@ def test_a_debit_already_made_is_honoured_even_if_the_account_was_deactivated(ap
     product, company = world["product"], world["company"]
     order = make_order(product, kind="REC", amounts=[1_000_000])
     with app.test_request_context():
-        orders.bank().debit(company.bank_account, order.total_to_pay, key=f"orden-servicio:{order.id}", description="x")
+        default_bank().debit(
+            company.bank_account, order.total_to_pay, key=f"orden-servicio:{order.id}", description="x"
+        )
     BankAccount.update(active=False).where(BankAccount.number == company.bank_account).execute()
     ServiceOrder.update(status="PAGANDO", claimed_at=utcnow() - timedelta(minutes=5)).where(
         ServiceOrder.id == order.id
@@ -752,7 +897,7 @@ def test_pay_and_void_work_without_javascript(client, world):
     html = client.get(f"{orders_url(product)}/{order.id}/anular").get_data(as_text=True)
     assert "<dialog open" in html and 'name="password"' in html
     html = post(client, f"{orders_url(product)}/{order.id}/pagar/codigo").get_data(as_text=True)
-    assert "<dialog open" in html and "Ingrese el código de verificación enviado a su correo" in html
+    assert "<dialog open" in html and "Ingresa el código de verificación enviado a tu correo" in html
     response = post(client, f"{orders_url(product)}/{order.id}/pagar", {"code": last_code("jefe")})
     assert response.status_code == 302 and ServiceOrder.get_by_id(order.id).status == "EN_PROCESO"
 
@@ -761,15 +906,59 @@ def test_the_table_refreshed_after_voiding_keeps_the_search(client, world):
     product = world["product"]
     orders_made = [make_order(product) for _ in range(12)]
     login(client, "jefe")
-    current = f"http://localhost{orders_url(product)}?estado=PENDIENTE_PAGO&pagina=2"
+    # The list carries its criteria and page in #orders-state; each row's Anular and Pagar send them along.
+    listing = client.get(f"{orders_url(product)}?estado=PENDIENTE_PAGO&pagina=2").get_data(as_text=True)
+    state = re.search(r'<form id="orders-state"[^>]*>(.*?)</form>', listing, re.S).group(1)
+    assert 'name="estado" value="PENDIENTE_PAGO"' in state and 'name="pagina" value="2"' in state
+    assert listing.count('hx-include="#orders-state"') >= 2  # Anular and Pagar of the row on page 2
+    # The dialog opened with them keeps them as hidden fields of its form...
+    dialog = client.get(
+        f"{orders_url(product)}/{orders_made[0].id}/anular?estado=PENDIENTE_PAGO&pagina=2",
+        headers={"HX-Request": "true"},
+    ).get_data(as_text=True)
+    assert '<input type="hidden" name="estado" value="PENDIENTE_PAGO">' in dialog
+    assert '<input type="hidden" name="pagina" value="2">' in dialog
+    # ... and the table refreshed after Anular shows that search and page (no HX-Current-URL needed).
     response = post(
-        client, f"{orders_url(product)}/{orders_made[0].id}/anular", {"password": PASSWORD},
-        headers={"HX-Request": "true", "HX-Current-URL": current},
+        client, f"{orders_url(product)}/{orders_made[0].id}/anular",
+        {"password": PASSWORD, "estado": "PENDIENTE_PAGO", "pagina": "2"}, headers={"HX-Request": "true"},
     )  # fmt: skip
     html = response.get_data(as_text=True)
     # 11 pending orders left: page 2 of the Autorizado search shows the 11th alone
     assert "Mostrando registro(s) del 11 al 11 de un total de 11 registro(s)" in html
     assert "estado=PENDIENTE_PAGO" in html
+
+
+def test_the_table_refreshed_after_paying_keeps_the_search(client, world):
+    product = world["product"]
+    orders_made = [make_order(product) for _ in range(12)]
+    login(client, "jefe")
+    criteria = {"estado": "PENDIENTE_PAGO", "pagina": "2"}
+    html = post(
+        client, f"{orders_url(product)}/{orders_made[0].id}/pagar/codigo", criteria, headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert '<input type="hidden" name="pagina" value="2">' in html  # the code dialog keeps them
+    response = post(
+        client, f"{orders_url(product)}/{orders_made[0].id}/pagar", {"code": last_code("jefe"), **criteria},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    html = response.get_data(as_text=True)
+    assert "Pago exitoso" in html
+    assert "Mostrando registro(s) del 11 al 11 de un total de 11 registro(s)" in html
+
+
+def test_without_javascript_voiding_returns_to_the_same_search(client, world):
+    product = world["product"]
+    order = make_order(product)
+    login(client, "jefe")
+    page = client.get(f"{orders_url(product)}/{order.id}/anular?estado=PENDIENTE_PAGO").get_data(as_text=True)
+    assert "<dialog open" in page and 'class="breadcrumbs"' in page
+    assert f'href="{orders_url(product)}?estado=PENDIENTE_PAGO">Cancelar</a>' in page
+    response = post(
+        client, f"{orders_url(product)}/{order.id}/anular", {"password": PASSWORD, "estado": "PENDIENTE_PAGO"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"{orders_url(product)}?estado=PENDIENTE_PAGO")
 
 
 def test_authorization_page_queries_do_not_grow_with_the_batches(client, world, monkeypatch):

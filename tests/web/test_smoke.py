@@ -11,4 +11,4 @@ def test_login_reaches_product_page(client):
     page = client.get("/empresas").get_data(as_text=True)
     assert "ACME SAS" in page and "Clásica / Visa" in page
     page = client.get(f"/productos/{product.id}").get_data(as_text=True)
-    assert "Lotes por firmar" in page and ">Lotes<" in page
+    assert "Lotes por autorizar" in page and ">Lotes<" in page

@@ -1,0 +1,140 @@
+"""Helpers shared by the views: object access checks, and the one rule that decides between a
+whole page and an htmx fragment (with the dialogs built on it)."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Response, abort, flash, g, make_response, redirect, render_template, request, session
+from flask_htmx import HTMX
+from flask_login import current_user
+
+from blueprints.pagination import PAGE_ARGS
+from models import Company, Product, UserCompany
+
+htmx = HTMX()  # reads the HX-* request headers (flask-htmx)
+
+# ---------------------------------------------------------------- page or fragment
+
+
+def wants_fragment() -> bool:
+    """THE rule: an htmx request that swaps part of a page gets the fragment. A boosted
+    navigation, htmx reloading a page it has no snapshot of (history restore) and any request
+    without htmx get the whole page. Every response varies on HX-Request (app.py), so caches
+    keep both forms of a URL apart."""
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def page_or_fragment(page: str, fragment: str, /, *, refused: bool = False, **context) -> Response:
+    """Render `page` (a template extending base.html) or, for htmx, only `fragment` (the part of
+    that page the request swaps). `refused=True` marks a form sent back with its errors: the
+    whole page answers 422, the fragment 200 (htmx only swaps successful answers)."""
+    fragment_wanted = wants_fragment()
+    html = render_template(fragment if fragment_wanted else page, **context)
+    return make_response(html, 422 if refused and not fragment_wanted else 200)
+
+
+def done(fragment: str, message: str, next_url: str, context: Callable[[], dict] | None = None) -> Response:
+    """An action succeeded. For htmx: `fragment` (usually a dialog with `message` plus
+    out-of-band refreshes) rendered with `context()`; otherwise `message` flashed and a redirect
+    to `next_url` (post/redirect/get)."""
+    if wants_fragment():
+        return make_response(render_template(fragment, message=message, **(context() if context else {})))
+    flash(message, "success")
+    return redirect(next_url)
+
+
+def dialog(template: str, /, *, title: str, cancel_url: str, trail=(), product=None, **context) -> Response:
+    """A dialog: for htmx `template` alone (a <dialog data-modal> swapped into #modal-root);
+    without JavaScript the same template inside dialogs/page.html (breadcrumbs `trail` of
+    (label, url) pairs after the product's, then `title`). `cancel_url` is where Cancelar and
+    Volver go without JavaScript."""
+    return page_or_fragment(
+        "dialogs/page.html", template, dialog=template, title=title, cancel_url=cancel_url, trail=trail,
+        product=product, **context,
+    )  # fmt: skip
+
+
+def password_dialog(
+    *, name: str, title: str, body: str, action_url: str, button: str, button_class: str = "primary",
+    cancel_url: str, error: str | None = None, keep: dict | None = None, trail=(), product=None, **context,
+) -> Response:  # fmt: skip
+    """The one dialog of every password-confirmed action (dialogs/password.html): `title`, the
+    summary template `body` (rendered with `context`), the Contraseña field, Cancelar and the
+    submit `button` (CSS `button_class`: primary, danger) posting to `action_url`. `error` is the
+    service's refusal, shown above the form; `keep` are hidden fields the form sends back (e.g.
+    the criteria and page of the list to refresh afterwards); `name` prefixes the element ids."""
+    return dialog(
+        "dialogs/password.html", title=title, cancel_url=cancel_url, trail=trail, product=product, name=name,
+        body=body, action_url=action_url, button=button, button_class=button_class, error=error,
+        keep=keep or {}, **context,
+    )  # fmt: skip
+
+
+def list_state(values=None, names=PAGE_ARGS) -> dict:
+    """The criteria and page of a list, as sent by the request (query string or form): what an
+    action's dialog carries along so the list refreshed after it shows what the user was seeing."""
+    values = request.values if values is None else values
+    kept = {k: values[k][:60] for k in names if values.get(k)}
+    page = values.get("pagina", "")
+    if page.isascii() and page.isdigit() and len(page) <= 6:
+        kept["pagina"] = page
+    return kept
+
+
+# ---------------------------------------------------------------- access
+
+
+def company_for_user(company_id: int) -> Company:
+    """The company if the current user may see it; 404 otherwise (never reveal it exists)."""
+    company = (
+        Company.select()
+        .join(UserCompany)
+        .where((Company.id == company_id) & (UserCompany.user == current_user.id))
+        .first()
+    )
+    if company is None:
+        abort(404)
+    return company
+
+
+def product_for_user(product_id: int) -> Product:
+    product = Product.get_or_none(Product.id == product_id)
+    if product is None:
+        abort(404)
+    company_for_user(product.company_id)
+    return product
+
+
+def product_view(*any_of: str):
+    """Decorator for views under /productos/<product_id>: loads the product (404 if it is not
+    one of the user's companies), checks that the user holds one of `any_of` (403), and makes
+    it the selected company/product."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(product_id, *args, **kwargs):
+            product = product_for_user(product_id)
+            perms = current_user.permissions_for(product)
+            if any_of and not perms.intersection(any_of):
+                abort(403)
+            g.product, g.permissions = product, perms
+            select_product(product)
+            return view(product, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def select_product(product: Product) -> None:
+    session["company_id"] = product.company_id
+    session["product_id"] = product.id
+
+
+def pending_step(user) -> str | None:
+    """The endpoint a user must go through before anything else, if any."""
+    if user.terms_accepted_at is None:
+        return "auth.terms"
+    if user.must_change_password:
+        return "auth.change_password"
+    return None
