@@ -71,6 +71,16 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+class Labelled:
+    """A model with a `status` column and its STATUS_LABELS: `status_label` is what a user reads."""
+
+    STATUS_LABELS: dict[str, str] = {}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+
 class Company(BaseModel):
     nit = CharField(max_length=12, unique=True)
     name = CharField(max_length=120)
@@ -141,8 +151,9 @@ class Product(BaseModel):
         return "Nominada" if self.named else "Innominada"
 
 
-class User(BaseModel):
+class User(Labelled, BaseModel):
     ACTIVE, BLOCKED, INACTIVE = "ACTIVO", "BLOQUEADO", "INACTIVO"
+    STATUS_LABELS = {ACTIVE: "Activo", BLOCKED: "Bloqueado", INACTIVE: "Inactivo"}
 
     username = CharField(max_length=40, unique=True)
     password_hash = CharField(max_length=255)
@@ -177,9 +188,6 @@ class User(BaseModel):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-    @property
-    def status_label(self) -> str:
-        return {"ACTIVO": "Activo", "BLOQUEADO": "Bloqueado", "INACTIVO": "Inactivo"}[self.status]
 
     def companies(self):
         return Company.select().join(UserCompany).where(UserCompany.user == self).order_by(Company.name)
@@ -318,7 +326,7 @@ class Card(BaseModel):
     record = DeferredForeignKey("BatchRecord", null=True, unique=True, on_delete="SET NULL")
 
 
-class Batch(BaseModel):
+class Batch(Labelled, BaseModel):
     """A batch (lote): an uploaded file (EMI, REC, AFI) or an innominate request (INN).
 
     Status changes only through the step that makes it (services/batches.py: upload, validation,
@@ -394,10 +402,6 @@ class Batch(BaseModel):
     NOT_ALIVE = (DELETED, VOIDED)  # its file may be uploaded again
 
     @property
-    def status_label(self) -> str:
-        return self.STATUS_LABELS.get(self.status, self.status)
-
-    @property
     def is_validating(self) -> bool:
         return self.status == self.VALIDATING
 
@@ -449,7 +453,7 @@ class BatchParsed(BaseModel):
     data = BlobField()
 
 
-class BatchRecord(BaseModel):
+class BatchRecord(Labelled, BaseModel):
     """A valid record of a batch; processing marks it PROCESADO or RECHAZADO (with a reason)."""
 
     VALID, PROCESSED, REJECTED = "VALIDO", "PROCESADO", "RECHAZADO"
@@ -467,10 +471,6 @@ class BatchRecord(BaseModel):
     class Meta:
         indexes = ((("batch", "line"), True),)
 
-    @property
-    def status_label(self) -> str:
-        return self.STATUS_LABELS.get(self.status, self.status)
-
 
 class BatchError(BaseModel):
     """A rejected line of a batch: its messages and the user's original values (JSON)."""
@@ -484,7 +484,7 @@ class BatchError(BaseModel):
         indexes = ((("batch", "line"), True),)
 
 
-class ServiceOrder(BaseModel):
+class ServiceOrder(Labelled, BaseModel):
     """A service order (SPEC §7): the authorized batches of one company-product and their
     costs, frozen at authorization. Status changes only through services/orders.py (void, pay)
     and services/processing.py, each one a conditional UPDATE on the expected status."""
@@ -540,10 +540,6 @@ class ServiceOrder(BaseModel):
     def number(self) -> int:
         """Nro. de orden."""
         return self.id
-
-    @property
-    def status_label(self) -> str:
-        return self.STATUS_LABELS.get(self.status, self.status)
 
     @property
     def is_payable(self) -> bool:

@@ -96,9 +96,7 @@ def act(product):
             flash(f"{_count(done, 'eliminado')}.", "success")
         else:
             grouping = request.form.get("agrupacion", "tipo")
-            # The selection (and each batch's signatures) first: an empty one is not a wrong password.
-            authorization.plan(product, ids, user, grouping)  # refuse now, not on the next page
-            authorization.check_authorize_password(user, password)
+            authorization.prepare_authorization(product, ids, user, password, grouping)  # refuse now, not later
             session[PENDING_KEY] = {
                 "product": product.id, "ids": [int(i) for i in ids], "grouping": grouping,
                 "at": utcnow().isoformat(),

@@ -186,8 +186,15 @@ def plan(
     return [(q, [by_number[c.number] for c in q.batches]) for q in quotes]
 
 
-def check_authorize_password(user: User, password: str) -> None:
+def prepare_authorization(
+    product: Product, ids: Sequence[int], user: User, password: str, grouping: str = "tipo"
+) -> list[tuple[OrderQuote, list[Batch]]]:
+    """The first «Autorizar»: the selection and its signatures are checked first (an empty
+    selection is not a wrong password), then the password; returns the orders it would create
+    (shown in Calcular orden de servicio, created by `authorize`)."""
+    planned = plan(product, ids, user, grouping)
     require_password(user, password)
+    return planned
 
 
 def order_figures(quote: OrderQuote) -> dict:
