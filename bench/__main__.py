@@ -1,4 +1,7 @@
-"""`make bench`: batch upload and validation figures for a 100,000-record EMI file, then the
+"""`make bench`: first the headline, what a user waits for through HTTP against the running
+server (bench/journey.py: upload answer, time to "Válido", the whole EMI + REC journey of
+100,000 people, on SQLite and PostgreSQL); then, as a breakdown, the in-process figures:
+batch upload and validation figures for a 100,000-record EMI file, then the
 service-order figures (processing 100,000 EMI and 100,000 REC records, the orders page with
 10,000 orders, the order PDF), each bench in its own fresh process.
 
@@ -124,8 +127,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("lotes", "ordenes", "hostiles"),
-        help="run only the batch, the order or the hostile-file benches",
+        choices=("viaje", "lotes", "ordenes", "hostiles"),
+        help="run only the HTTP journey, the batch, the order or the hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -138,6 +141,10 @@ def main() -> None:
     if args.only == "hostiles":
         hostile_bench()
         return
+    if args.only in (None, "viaje"):
+        journey_bench(args)
+        if args.only:
+            return
     if args.only != "ordenes":
         batch_benches(args)
     if args.only != "lotes":
@@ -193,6 +200,24 @@ def batch_benches(args) -> None:
         print(f"  csv extremo a extremo = {csv_seconds:.2f} s (≤ 2 s)   {'OK' if csv_seconds <= 2 else 'NO CUMPLE'}")
         print(f"  pico de memoria = {peak:.0f} MB (≤ 500 MB)   {'OK' if peak <= 500 else 'NO CUMPLE'}")
     hostile_bench()
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def journey_bench(args) -> None:
+    """The headline: what a user waits for, over HTTP against gunicorn + the jobs process, on
+    SQLite and (when its server answers) PostgreSQL. The figures below it are the breakdown."""
+    print("Lo que espera un usuario (por HTTP, servidor y trabajos como en producción)")
+    urls = [""]
+    pg = args.database_url if args.database_url.startswith("postgres") else PG_URL
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
+        urls.append(pg)
+    for url in urls:
+        command = [sys.executable, "-m", "bench.journey", "--records", str(args.records), "--database-url", url]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        print(output.rstrip())
+    print("\nDesglose en proceso (sin HTTP):")
 
 
 def hostile_bench() -> None:
