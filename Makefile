@@ -9,10 +9,11 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 FAST := -m "not long"
 LONG := -m long
 
-.PHONY: help run test test-pg test-long test-long-pg test-all bench lint format browser db clean
+.PHONY: help run serve test test-pg test-long test-long-pg test-all bench lint format browser db clean
 
 help:
 	@echo "make run           crea .venv, instala, migra, carga la demo y sirve en http://127.0.0.1:5000"
+	@echo "make serve         producción: gunicorn (workers según los núcleos) + un proceso de trabajos, sobre DATABASE_URL"
 	@echo "make test          instala lo necesario y ejecuta las pruebas rápidas (SQLite, con navegador)"
 	@echo "make test-pg       las mismas pruebas sobre PostgreSQL (DATABASE_URL o 127.0.0.1:5432/test)"
 	@echo "make test-long     las pruebas largas: procesos terminados a la fuerza, varios servidores, carga (SQLite)"
@@ -39,6 +40,16 @@ db: $(VENV)/.runtime
 run: db
 	DEMO_MODE=1 $(BIN)/flask seed-demo --if-empty
 	DEMO_MODE=1 SESSION_COOKIE_SECURE=0 $(BIN)/python app.py
+
+# Production shape: gunicorn (2 x cores + 1 workers, WORKERS overrides) and one `python -m jobs`
+# process on DATABASE_URL; Ctrl-C (or either process ending) stops both.
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) + 1 )))
+BIND ?= $${HOST:-127.0.0.1}:$${PORT:-8000}
+serve: db
+	@trap 'kill $$web $$jobs 2>/dev/null; wait' INT TERM EXIT; \
+	$(BIN)/gunicorn -w $(WORKERS) -b $(BIND) --access-logfile - 'app:create_app()' & web=$$!; \
+	$(BIN)/python -m jobs & jobs=$$!; \
+	while kill -0 $$web 2>/dev/null && kill -0 $$jobs 2>/dev/null; do sleep 1; done
 
 # Browser tests drive the system Chromium; install it where we can (root with apt).
 browser:

@@ -32,6 +32,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "auth.session_status",  # the idle timer asks it; answers active=false without a session
         "help.index",
         "help.chapter",
+        "health.check",  # GET /salud for the load balancer: database and job heartbeats, no personal data
         "demo.outbox",  # demo mode only, on localhost: where a temporary password is read before logging in
     }
 )
@@ -86,7 +87,7 @@ def _load_user(user_id: str):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, authorization, batches, companies, help, orders, settings
+    from blueprints import auth, authorization, batches, companies, health, help, orders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
@@ -95,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(authorization.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(help.bp)
+    app.register_blueprint(health.bp)
     if app.config["DEMO_MODE"]:
         if app.config["HOST"] not in ("127.0.0.1", "localhost", "::1"):
             # The demo outbox shows temporary passwords to whoever can reach it.

@@ -1,4 +1,5 @@
-"""Operator command line: `flask db upgrade`, `flask company|branch|product|user ...`, `flask seed-demo`."""
+"""Operator command line: `flask db upgrade`, `flask company|branch|product|user ...`, `flask seed-demo`,
+`flask jobs status|retry`."""
 
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -17,10 +18,11 @@ company_cli = AppGroup("company", help="Empresas.")
 branch_cli = AppGroup("branch", help="Sucursales.")
 product_cli = AppGroup("product", help="Productos, tarifas y límites.")
 user_cli = AppGroup("user", help="Usuarios.")
+jobs_cli = AppGroup("jobs", help="Trabajos en segundo plano: estado, reclamos en curso, fallas.")
 
 
 def register_cli(app):
-    for group in (db_cli, company_cli, branch_cli, product_cli, user_cli):
+    for group in (db_cli, company_cli, branch_cli, product_cli, user_cli, jobs_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo)
     app.cli.add_command(outbox)
@@ -267,6 +269,67 @@ def outbox(limit):
         click.echo(f"Asunto: {m.subject}")
         click.echo(m.body.rstrip())
         click.echo("")
+
+
+def _when(at) -> str:
+    return "nunca" if at is None else f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _age(seconds) -> str:
+    return "sin reclamar" if seconds is None else f"hace {seconds:.0f} s"
+
+
+@jobs_cli.command("status")
+def jobs_status():
+    """Cada trabajo (último latido, última ejecución, fallas), los reclamos en curso y las órdenes que requieren atención."""
+    from services import health
+
+    beats = health.beats()
+    click.echo("Trabajos:")
+    if not beats:
+        click.echo("  ningún trabajo ha registrado un latido (¿está corriendo `python -m jobs`?)")
+    for b in beats:
+        state = "VENCIDO" if b.stale else "ok"
+        click.echo(
+            f"  {b.name:<18} [{state}] latido hace {b.age:.0f} s (cada {b.interval} s) en {b.holder or '-'}; "
+            f"última ejecución {_when(b.last_run_at)}, última correcta {_when(b.last_ok_at)}; "
+            f"{b.runs} ejecuciones, {b.failures} fallidas"
+        )
+        if b.running_since:
+            click.echo(f"  {'':<18} en curso desde {_when(b.running_since)}")
+        if b.last_error:
+            click.echo(f"  {'':<18} último error ({_when(b.last_error_at)}): {b.last_error.splitlines()[0][:200]}")
+    claims = health.claims_in_progress()
+    click.echo("Reclamos en curso:")
+    if not claims:
+        click.echo("  ninguno")
+    for c in claims:
+        if c.holder and c.lease_age is not None:
+            click.echo(f"  {c.label} — {c.holder}, renovado {_age(c.lease_age)}")
+        else:
+            click.echo(f"  {c.label} — en espera")
+    attention = health.orders_needing_attention()
+    click.echo("Órdenes que requieren atención:")
+    if not attention:
+        click.echo("  ninguna")
+    for o in attention:
+        error = (o.last_error.splitlines() or [""])[0][:200]
+        click.echo(
+            f"  orden {o.id}: {o.failures} fallas, marcada {_when(o.attention_at)}, "
+            f"{o.done_records} / {o.records} registros; último error: {error}"
+        )
+        click.echo(f"    (corregida la causa: flask jobs retry {o.id})")
+
+
+@jobs_cli.command("retry")
+@click.argument("order_id", type=int)
+def jobs_retry(order_id):
+    """Vuelve a poner en proceso una orden marcada para atención (su contador de fallas desde cero)."""
+    from services import processing
+
+    if not processing.retry(order_id):
+        raise click.ClickException(f"La orden {order_id} no está en proceso ni marcada para atención.")
+    click.echo(f"La orden {order_id} se procesará de nuevo en la próxima ejecución del trabajo.")
 
 
 @click.command("seed-demo")

@@ -71,4 +71,7 @@ def load_config(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "BATCH_MAX_BYTES": _int(env.get("BATCH_MAX_BYTES"), 20 * 1024 * 1024),
         "BATCH_MAX_RECORDS": _int(env.get("BATCH_MAX_RECORDS"), 100_000),
+        # Operations: who is e-mailed when a paid order's processing keeps failing, and after how many failures.
+        "OPS_EMAIL": env.get("OPS_EMAIL", ""),
+        "ORDER_MAX_FAILURES": _int(env.get("ORDER_MAX_FAILURES"), 5),
     }

@@ -188,7 +188,6 @@ class User(Labelled, BaseModel):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
 
-
     def companies(self):
         return Company.select().join(UserCompany).where(UserCompany.user == self).order_by(Company.name)
 
@@ -251,6 +250,7 @@ class OutboxMessage(BaseModel):
     attempts = IntegerField(default=0)
     last_error = TextField(default="")
     claimed_at = DateTimeField(null=True)
+    claimed_by = CharField(max_length=120, null=True)  # the lease holder, "host:pid:start" (services/leases.py)
     sent_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
 
@@ -357,6 +357,7 @@ class Batch(Labelled, BaseModel):
     validated_at = DateTimeField(null=True)
     claim_token = CharField(max_length=36, null=True)
     claimed_at = DateTimeField(null=True)
+    claimed_by = CharField(max_length=120, null=True)  # the lease holder, "host:pid:start" (services/leases.py)
     attempts = IntegerField(default=0)  # validation runs started; a batch that keeps failing ends NO_VALIDO
     confirmed_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="confirmed_batches")
     confirmed_at = DateTimeField(null=True)
@@ -521,7 +522,11 @@ class ServiceOrder(Labelled, BaseModel):
     processed_at = DateTimeField(null=True)
     claim_token = CharField(max_length=36, null=True)
     claimed_at = DateTimeField(null=True)
+    claimed_by = CharField(max_length=120, null=True)  # the lease holder, "host:pid:start" (services/leases.py)
     attempts = IntegerField(default=0)
+    failures = IntegerField(default=0)  # processing runs that raised; ORDER_MAX_FAILURES marks it for attention
+    last_error = TextField(default="")
+    attention_at = DateTimeField(null=True)  # marked for the operator (flask jobs status); no longer retried
 
     class Meta:
         indexes = ((("product", "created_at"), False),)
@@ -616,6 +621,23 @@ class VerificationCode(BaseModel):
         indexes = ((("user", "purpose"), False),)
 
 
+class JobHeartbeat(BaseModel):
+    """One row per background job, written by the job process (jobs/__init__.py): after each
+    run, and every few seconds while one runs. GET /salud and `flask jobs status` read it."""
+
+    name = CharField(max_length=40, unique=True)
+    interval_seconds = IntegerField(default=0)
+    holder = CharField(max_length=120, default="")  # the process that wrote it last, "host:pid:start"
+    beat_at = DateTimeField(default=utcnow)
+    started_at = DateTimeField(null=True)  # the run in progress, if any
+    last_run_at = DateTimeField(null=True)
+    last_ok_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+    last_error_at = DateTimeField(null=True)
+    runs = IntegerField(default=0)
+    failures = IntegerField(default=0)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -642,6 +664,7 @@ ALL_MODELS = [
     BatchRecord,
     BatchError,
     ServiceOrder,
+    JobHeartbeat,
 ]
 
 # Tables created by migration 2 (tests/conftest.py empties ALL_MODELS + LEDGER_MODELS).

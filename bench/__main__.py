@@ -127,8 +127,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("viaje", "lotes", "ordenes", "hostiles"),
-        help="run only the HTTP journey, the batch, the order or the hostile-file benches",
+        choices=("viaje", "paginas", "lotes", "ordenes", "hostiles"),
+        help="run only the HTTP journey, the pages under load, the batch, the order or the hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -143,6 +143,10 @@ def main() -> None:
         return
     if args.only in (None, "viaje"):
         journey_bench(args)
+        if args.only:
+            return
+    if args.only in (None, "paginas"):
+        pages_bench()
         if args.only:
             return
     if args.only != "ordenes":
@@ -203,6 +207,15 @@ def batch_benches(args) -> None:
 
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pages_bench() -> None:
+    """bench.load in a fresh process: wrk against the portal's pages and a minimal page, under
+    gunicorn with 2 workers each, in the same run."""
+    print("\nPáginas bajo carga (wrk, 16 conexiones; gunicorn con 2 workers)")
+    command = [sys.executable, "-m", "bench.load"]
+    output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    print(output.rstrip())
 
 
 def journey_bench(args) -> None:

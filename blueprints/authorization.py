@@ -5,10 +5,11 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from blueprints.helpers import product_view
-from blueprints.pagination import paginate
-from models import Batch, utcnow
+from blueprints.helpers import page_detail, product_view
+from blueprints.pagination import keyset
+from models import Batch, BatchRecord, utcnow
 from services import Refused, authorization, batches
+from services.audit import record_view
 
 bp = Blueprint("authorization", __name__, url_prefix="/productos/<int:product_id>/autorizacion")
 
@@ -181,7 +182,8 @@ def records(product, batch_id):
     if batch is None or not batch.is_waiting_signature:
         abort(404)
     search = request.args.get("q", "").strip()[:40]
-    page = paginate(batches.records_of(batch, search))
+    page = keyset(batches.records_of(batch, search), (BatchRecord.line,))
+    record_view(_user(), product.company, f"lote:{batch.id}", page_detail(page, search))
     return render_template(
         "orders/records.html", product=product, batch=batch, page=page, q=search, names=batches.holder_names(page.items),
         back_url=url_for("authorization.index", product_id=product.id),

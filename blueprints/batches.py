@@ -3,12 +3,13 @@
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.helpers import dialog, done, list_state, page_or_fragment, password_dialog, product_view
-from blueprints.pagination import paginate
+from blueprints.helpers import dialog, done, list_state, page_detail, page_or_fragment, password_dialog, product_view
+from blueprints.pagination import keyset, paginate
 from domain.error_report import error_workbook
 from domain.layouts import batch_type_name
-from models import Batch
+from models import Batch, BatchError
 from services import Refused, batches
+from services.audit import record_view
 
 bp = Blueprint("batches", __name__, url_prefix="/productos/<int:product_id>/lotes")
 
@@ -22,6 +23,7 @@ def _batch(product, batch_id, *, deleted_too=False) -> Batch:
     batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
     if batch is None or (batch.status == Batch.DELETED and not deleted_too):
         abort(404)
+    batch.product, batch.company = product, product.company  # rows this request already read
     return batch
 
 
@@ -90,7 +92,9 @@ def status(product, batch_id):
 def detail(product, batch_id):
     """Detalle del lote: header figures and the rejected lines."""
     batch = _batch(product, batch_id)
-    page = paginate(batches.errors_of(batch))
+    page = keyset(batches.errors_of(batch), (BatchError.line,))
+    if page.items:  # the rejected lines carry the cardholders' data as written in the file
+        record_view(current_user._get_current_object(), product.company, f"lote:{batch.id}", page_detail(page))
     return render_template("batches/detail.html", product=product, batch=batch, page=page, can=g.permissions)
 
 
@@ -99,6 +103,7 @@ def detail(product, batch_id):
 def errors_download(product, batch_id):
     """Descargar errores: the rejected rows as .xlsx with a column of messages."""
     batch = _batch(product, batch_id)
+    record_view(current_user._get_current_object(), product.company, f"lote:{batch.id}", "errores.xlsx")
     content = error_workbook(
         batches.header_of(batch), batches.error_rows(batch), title=f"Errores del lote {batch.number}"
     )

@@ -2,10 +2,18 @@
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
+from peewee import Case, Value, fn
 
-from blueprints.helpers import company_for_user, page_or_fragment, product_for_user, product_view
+from blueprints.helpers import (
+    Prepared,
+    company_for_user,
+    page_or_fragment,
+    product_for_user,
+    product_view,
+    user_companies,
+)  # fmt: skip
 from blueprints.menu import BATCH_PERMS, CARD_PERMS, MASTER_PERMS, ORDER_PERMS, section
-from blueprints.pagination import paginate
+from blueprints.pagination import paginate, paginate_list
 from models import Batch, Card, Company, Product, ServiceOrder, UserCompany
 from services.audit import Event, record_event
 
@@ -16,10 +24,11 @@ bp = Blueprint("companies", __name__)
 def index():
     """Empresas: the user's companies with their products, searchable by name or NIT."""
     q = request.args.get("q", "").strip()[:60]
-    query = Company.search(Company.select().join(UserCompany).where(UserCompany.user == current_user.id), q).order_by(
-        Company.name
-    )
-    page = paginate(query)
+    if q:
+        query = Company.search(Company.select().join(UserCompany).where(UserCompany.user == current_user.id), q)
+        page = paginate(query.order_by(Company.name))
+    else:  # the whole list is the selector's, already read for this request
+        page = paginate_list(user_companies())
     products = {}
     if page.items:
         for product in Product.select().where(Product.company.in_([c.id for c in page.items])).order_by(Product.name):
@@ -50,6 +59,9 @@ def select():
     company_id = request.form.get("empresa", type=int)
     if product_id:
         product = product_for_user(product_id)
+        record_event(
+            Event.PRODUCT_SELECTED, current_user._get_current_object(), product.company, obj=f"producto:{product.id}"
+        )
         return redirect(url_for("companies.product", product_id=product.id))
     if company_id:
         return redirect(url_for("companies.products", company_id=company_for_user(company_id).id))
@@ -60,33 +72,73 @@ def select():
 @bp.route("/productos/<int:product_id>")
 @product_view()
 def product(product):
-    """Detalle del producto: the product menu and its counters."""
-    record_event(
-        Event.PRODUCT_SELECTED, current_user._get_current_object(), product.company, obj=f"producto:{product.id}"
-    )
+    """Detalle del producto: the product menu and its counters (a read: the selection is audited
+    on «Seleccionar», POST /seleccionar, not on every view)."""
     return render_template("companies/product.html", product=product, counters=counters(product, g.permissions))
 
 
+def _tally(model, product, *conditions):
+    """One row of the counters query: `model`'s rows of `product` matching each condition, summed
+    with CASE (padded to three columns, tagged by the model's table so the rows can't be mixed up)."""
+    sums = [fn.COALESCE(fn.SUM(Case(None, [(c, 1)], 0)), 0) for c in conditions]
+    sums += [Value(0)] * (3 - len(sums))
+    return model.select(Value(model._meta.table_name).alias("tag"), *sums).where(model.product == product)
+
+
+def _counters_query(tables: tuple[bool, bool, bool]) -> Prepared:
+    """The counters query of one combination of (batches, orders, cards) shown."""
+    if tables not in _COUNTERS:
+
+        def build(product):
+            parts = []
+            if tables[0]:
+                parts.append(_tally(Batch, product, Batch.status == Batch.TO_AUTHORIZE, Batch.status == Batch.TO_SIGN))
+            if tables[1]:
+                parts.append(
+                    _tally(
+                        ServiceOrder,
+                        product,
+                        ServiceOrder.status == ServiceOrder.PENDING_PAYMENT,
+                        ServiceOrder.status.in_(ServiceOrder.PAID),
+                    )  # fmt: skip
+                )
+            if tables[2]:
+                parts.append(_tally(Card, product, Card.status == Card.ACTIVE, Card.status != Card.ACTIVE))
+            query = parts[0]
+            for part in parts[1:]:
+                query = query.union_all(part)
+            return query
+
+        _COUNTERS[tables] = Prepared(build)
+    return _COUNTERS[tables]
+
+
+_COUNTERS: dict[tuple, Prepared] = {}
+
+
 def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
-    """The product page counters the user's permissions allow it to see."""
-    batches = Batch.select().where(Batch.product == product)
-    orders = ServiceOrder.select().where(ServiceOrder.product == product)
-    cards = Card.select().where(Card.product == product)
+    """The product page counters the user's permissions allow it to see: one query (a UNION ALL
+    of one CASE/SUM row per table), whatever the number of counters."""
+    tables = (
+        bool(perms.intersection(BATCH_PERMS)),
+        bool(perms.intersection(ORDER_PERMS)),
+        bool(perms.intersection(CARD_PERMS + MASTER_PERMS)),
+    )
+    if not any(tables):
+        return []
+    rows = {row[0]: [int(v or 0) for v in row[1:]] for row in _counters_query(tables).tuples(product.id)}
     shown = []
-    if perms.intersection(BATCH_PERMS):
+    if Batch._meta.table_name in rows:
+        to_authorize, to_sign, _ = rows[Batch._meta.table_name]
         if product.company.signatures == 2:  # only there does a batch wait for a first signature
-            shown.append(("Lotes por firmar", batches.where(Batch.status == Batch.TO_SIGN).count()))
-        shown.append(("Lotes por autorizar", batches.where(Batch.status == Batch.TO_AUTHORIZE).count()))
-    if perms.intersection(ORDER_PERMS):
-        shown += [
-            ("Órdenes por pagar", orders.where(ServiceOrder.status == ServiceOrder.PENDING_PAYMENT).count()),
-            ("Órdenes pagadas", orders.where(ServiceOrder.status.in_(ServiceOrder.PAID)).count()),
-        ]
-    if perms.intersection(CARD_PERMS + MASTER_PERMS):
-        shown += [
-            ("Tarjetas activas", cards.where(Card.status == Card.ACTIVE).count()),
-            ("Tarjetas inactivas", cards.where(Card.status != Card.ACTIVE).count()),
-        ]
+            shown.append(("Lotes por firmar", to_sign))
+        shown.append(("Lotes por autorizar", to_authorize))
+    if ServiceOrder._meta.table_name in rows:
+        pending, paid, _ = rows[ServiceOrder._meta.table_name]
+        shown += [("Órdenes por pagar", pending), ("Órdenes pagadas", paid)]
+    if Card._meta.table_name in rows:
+        active, inactive, _ = rows[Card._meta.table_name]
+        shown += [("Tarjetas activas", active), ("Tarjetas inactivas", inactive)]
     return shown
 
 

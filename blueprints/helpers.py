@@ -9,7 +9,7 @@ from flask_htmx import HTMX
 from flask_login import current_user
 
 from blueprints.pagination import PAGE_ARGS
-from models import Company, Product, UserCompany
+from models import Company, Product, UserCompany, UserPermission, db
 
 htmx = HTMX()  # reads the HX-* request headers (flask-htmx)
 
@@ -81,28 +81,118 @@ def list_state(values=None, names=PAGE_ARGS) -> dict:
     return kept
 
 
+def page_detail(page, search: str = "") -> str:
+    """What of a table a user saw, for the audit of views of personal data: rows and search."""
+    text = f"registros {page.first_index}-{page.last_index} de {page.total}"
+    return f"{text}; búsqueda: {search}" if search else text
+
+
 # ---------------------------------------------------------------- access
+#
+# Each row a request needs (the user's companies, the product, its permissions) is loaded once
+# and kept on flask.g for that request only: nothing outlives the request, so a permission
+# granted or withdrawn applies on the user's next request.
+
+
+class Prepared:
+    """A query of every request compiled to SQL once per database dialect, then run with new
+    parameter values (building peewee's SQL costs more than SQLite running it). `build(*params)`
+    makes the query from placeholder values; only values passed that way may vary."""
+
+    _MARK = -7_340_000_000  # placeholder values no real id takes
+
+    def __init__(self, build):
+        self.build = build
+        self.compiled = {}
+
+    def _compile(self, arity: int):
+        database = db.obj
+        key = type(database)
+        if key not in self.compiled:
+            marks = [self._MARK - i for i in range(arity)]
+            query = self.build(*marks)
+            sql, params = query.sql()
+            slots = [marks.index(p) if p in marks else None for p in params]
+            self.compiled[key] = (query.model, sql, params, slots)
+        return self.compiled[key]
+
+    def _params(self, compiled, values):
+        _model, _sql, params, slots = compiled
+        return [p if slot is None else values[slot] for p, slot in zip(params, slots, strict=True)]
+
+    def models(self, *values) -> list:
+        """The rows as instances of the query's model."""
+        compiled = self._compile(len(values))
+        return list(compiled[0].raw(compiled[1], *self._params(compiled, values)))
+
+    def tuples(self, *values) -> list[tuple]:
+        compiled = self._compile(len(values))
+        return db.execute_sql(compiled[1], self._params(compiled, values)).fetchall()
+
+
+_USER_COMPANIES = Prepared(
+    lambda user: Company.select().join(UserCompany).where(UserCompany.user == user).order_by(Company.name)
+)
+# A product and the other products of its company (the selector lists them): one query.
+_PRODUCT_AND_SIBLINGS = Prepared(
+    lambda product: (
+        Product.select()
+        .where(Product.company == Product.select(Product.company).where(Product.id == product))
+        .order_by(Product.name)
+    )
+)
+_PERMISSIONS = Prepared(
+    lambda user, product: UserPermission.select(UserPermission.permission).where(
+        (UserPermission.user == user) & (UserPermission.product == product)
+    )
+)
+
+
+def user_companies() -> list[Company]:
+    """The current user's companies, by name: one query per request (the selector, the access checks)."""
+    if "user_companies" not in g:
+        g.user_companies = _USER_COMPANIES.models(current_user.id)
+    return g.user_companies
 
 
 def company_for_user(company_id: int) -> Company:
     """The company if the current user may see it; 404 otherwise (never reveal it exists)."""
-    company = (
-        Company.select()
-        .join(UserCompany)
-        .where((Company.id == company_id) & (UserCompany.user == current_user.id))
-        .first()
-    )
+    company = next((c for c in user_companies() if c.id == company_id), None)
     if company is None:
         abort(404)
     return company
 
 
 def product_for_user(product_id: int) -> Product:
-    product = Product.get_or_none(Product.id == product_id)
+    """The product (with its company, from the user's companies) if it is one of the user's; 404
+    otherwise. Its company's products come along (`company.products`, a list, for the selector)."""
+    cached = g.get("loaded_product")
+    if cached is not None and cached.id == product_id:
+        return cached
+    siblings = _PRODUCT_AND_SIBLINGS.models(product_id)
+    product = next((p for p in siblings if p.id == product_id), None)
     if product is None:
         abort(404)
-    company_for_user(product.company_id)
+    company = company_for_user(product.company_id)
+    _keep_products(company, siblings)
+    g.loaded_product = product
     return product
+
+
+def _keep_products(company: Company, products: list[Product]) -> None:
+    """Attach the rows already read: `product.company` and `company.products` (the template's
+    selector lists them) without another query. Shadows the backref for this instance only."""
+    for product in products:
+        product.company = company
+    vars(company)["products"] = products
+
+
+def permissions(product: Product) -> frozenset:
+    """The current user's permissions on `product`, read once per request."""
+    cache = g.setdefault("loaded_permissions", {})
+    if product.id not in cache:
+        cache[product.id] = frozenset(row[0] for row in _PERMISSIONS.tuples(current_user.id, product.id))
+    return cache[product.id]
 
 
 def product_view(*any_of: str):
@@ -114,7 +204,7 @@ def product_view(*any_of: str):
         @wraps(view)
         def wrapper(product_id, *args, **kwargs):
             product = product_for_user(product_id)
-            perms = current_user.permissions_for(product)
+            perms = permissions(product)
             if any_of and not perms.intersection(any_of):
                 abort(403)
             g.product, g.permissions = product, perms
@@ -127,8 +217,33 @@ def product_view(*any_of: str):
 
 
 def select_product(product: Product) -> None:
-    session["company_id"] = product.company_id
-    session["product_id"] = product.id
+    """Make `product` the session's selection (the session cookie; nothing in the database)."""
+    if session.get("company_id") != product.company_id:
+        session["company_id"] = product.company_id
+    if session.get("product_id") != product.id:
+        session["product_id"] = product.id
+
+
+def selection() -> tuple[Company | None, Product | None]:
+    """The company/product chosen in this session, re-checked against the user's companies
+    (the layout's selector and menu); reuses the rows the view loaded."""
+    if "selection" in g:
+        return g.selection
+    company = product = None
+    cid, pid = session.get("company_id"), session.get("product_id")
+    if cid:
+        company = next((c for c in user_companies() if c.id == cid), None)
+    if company is not None and pid:
+        loaded = g.get("loaded_product")
+        if loaded is not None and loaded.id == pid and loaded.company_id == company.id:
+            product = loaded
+        else:
+            siblings = _PRODUCT_AND_SIBLINGS.models(pid)
+            product = next((p for p in siblings if p.id == pid and p.company_id == company.id), None)
+            if product is not None:
+                _keep_products(company, siblings)
+    g.selection = (company, product)
+    return g.selection
 
 
 def pending_step(user) -> str | None:

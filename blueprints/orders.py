@@ -4,10 +4,11 @@
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.helpers import dialog, done, list_state, page_or_fragment, password_dialog, product_view
-from blueprints.pagination import Page, paginate
-from models import Batch, ServiceOrder
+from blueprints.helpers import dialog, done, list_state, page_detail, page_or_fragment, password_dialog, product_view
+from blueprints.pagination import Page, keyset, paginate
+from models import Batch, BatchRecord, ServiceOrder
 from services import Refused, batches, orders
+from services.audit import record_view
 
 bp = Blueprint("orders", __name__, url_prefix="/productos/<int:product_id>/ordenes")
 
@@ -77,7 +78,8 @@ def batch_records(product, order_id, batch_id):
     if batch is None:
         abort(404)
     search = request.args.get("q", "").strip()[:40]
-    page = paginate(batches.records_of(batch, search))
+    page = keyset(batches.records_of(batch, search), (BatchRecord.line,))
+    record_view(_user(), product.company, f"lote:{batch.id}", page_detail(page, search))
     return render_template(
         "orders/records.html", product=product, batch=batch, page=page, q=search, names=batches.holder_names(page.items),
         back_url=url_for("orders.detail", product_id=product.id, order_id=order.id),

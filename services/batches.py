@@ -6,26 +6,23 @@ job processes can never move the same batch twice.
 
 import gc
 import hashlib
-import marshal
 import uuid
 from contextlib import contextmanager
-from dataclasses import astuple
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import orjson
 from flask import current_app
 from peewee import JOIN, IntegrityError
 
 from bulk import insert_rows
-from domain.batch_files import FileRejected, FixedControl, Sheet, read_batch
+from domain.batch_files import MAX_BYTES, MAX_RECORDS, FileRejected, Sheet, read_batch, read_head
 from domain.batch_validation import Facts, validate
 from domain.clock import local_today
-from domain.layouts import BATCH_TYPE_NAMES, ColumnKind, layout
+from domain.layouts import BATCH_TYPE_NAMES
 from models import (
     Batch,
     BatchError,
     BatchFile,
-    BatchParsed,
     BatchRecord,
     Branch,
     Card,
@@ -34,12 +31,12 @@ from models import (
     db,
     utcnow,
 )
-from services import Refused
+from services import Refused, leases
 from services.accounts import require_password
 from services.audit import Event, record_event
 
 CHUNK = 10_000
-STALE_CLAIM = timedelta(minutes=2)
+STALE_CLAIM = leases.LEASE  # renewed with each chunk and by the lease thread (services/leases.py)
 MAX_ATTEMPTS = 3
 GAVE_UP = "No fue posible validar el archivo. Elimina el lote y cárgalo de nuevo; si se repite, comunícate con soporte."
 
@@ -64,7 +61,8 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
         raise Refused("Selecciona un tipo de lote válido para este producto")
     config = current_app.config
     try:
-        sheet = read_batch(
+        # The checks and the header only: every row is read by the validation job.
+        head = read_head(
             filename, content, kind, max_bytes=config["BATCH_MAX_BYTES"], max_records=config["BATCH_MAX_RECORDS"]
         )
     except FileRejected as exc:
@@ -72,9 +70,6 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
     digest = hashlib.sha256(content).hexdigest()
     if _alive_with_hash(product, digest):
         raise Refused(ALREADY_REGISTERED)
-    # Spreadsheets are slow to parse (calamine: ~1.2 s per 100k rows), so their parsed rows are
-    # kept for the job; text files parse faster than their rows would load, so the job re-reads them.
-    parsed = _encode_sheet(sheet) if sheet.source in SPREADSHEETS else b""
     try:
         with db.atomic():  # all or nothing: the job never sees a batch without its file
             batch = _create_numbered(
@@ -83,20 +78,33 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
                 kind=kind,
                 status=Batch.VALIDATING,
                 filename=filename[:255],
-                file_format=sheet.source,
+                file_format=head.source,
                 file_hash=digest,
-                total_records=len(sheet.rows),
+                total_records=0,  # counted by the job once it has read the file ("Leyendo archivo…")
                 uploaded_by=user.id,
             )
-            BatchFile.create(batch=batch, content=content, header=orjson.dumps(list(sheet.header)).decode())
-            if parsed:
-                BatchParsed.create(batch=batch, data=parsed)
+            BatchFile.create(batch=batch, content=content, header=orjson.dumps(list(head.header)).decode())
             record_event(Event.BATCH_UPLOAD, user, product.company, obj=f"lote:{batch.number}", detail=filename[:200])
     except IntegrityError:
         if _alive_with_hash(product, digest):  # the same file uploaded twice at once
             raise Refused(ALREADY_REGISTERED) from None
         raise
+    _wake_validation()
     return batch
+
+
+def _wake_validation() -> None:
+    """Start the validation job now rather than on its next tick, where the app knows how
+    (the in-process scheduler of `make run` registers WAKE_VALIDATION; see jobs/wakeup.py)."""
+    wake = current_app.extensions.get(WAKE_VALIDATION)
+    if wake is not None:
+        try:
+            wake()
+        except Exception:  # the job still runs on its interval
+            current_app.logger.exception("could not wake the validation job")
+
+
+WAKE_VALIDATION = "wake_validation"
 
 
 ALREADY_REGISTERED = "El lote ya está registrado"
@@ -134,38 +142,6 @@ def _create_numbered(**fields) -> Batch:
 DATE_TAG = "\x00d:"  # marks a date cell in an error's stored values; no uploaded text contains NUL
 
 
-def _date_columns(sheet_kind: str, columns: dict) -> list[int]:
-    return [columns[c.name] for c in layout(sheet_kind).columns if c.kind == ColumnKind.DATE and c.name in columns]
-
-
-def _encode_sheet(sheet: Sheet) -> bytes:
-    """The parsed rows, for the job. marshal loads 100k rows ~2.5x faster than JSON; a sheet
-    with a cell marshal can't hold (a date outside a date column, a duration) goes as JSON.
-    Date cells of date columns are written DD/MM/AAAA, which the rules read the same way."""
-    rows = sheet.rows
-    date_columns = _date_columns(sheet.kind, sheet.columns)
-    if date_columns:
-        rows = [(line, _dates_as_text(values, date_columns)) for line, values in rows]
-    control = astuple(sheet.control) if sheet.control else None
-    payload = (sheet.kind, sheet.source, tuple(sheet.header), sheet.columns, rows, control, sheet.line_errors)
-    try:
-        return b"M1" + marshal.dumps(payload)
-    except ValueError:
-        return b"J1" + orjson.dumps(payload, default=str)
-
-
-def _dates_as_text(values: tuple, indexes: list[int]) -> tuple:
-    for i in indexes:
-        if i < len(values) and isinstance(values[i], date):
-            values = list(values)
-            for j in indexes:
-                if j < len(values) and isinstance(values[j], date):
-                    d = values[j]
-                    values[j] = f"{d.day:02d}/{d.month:02d}/{d.year:04d}"
-            return tuple(values)
-    return values
-
-
 def _untag(value):
     if isinstance(value, str) and value.startswith(DATE_TAG):
         text = value[len(DATE_TAG) :]
@@ -173,36 +149,16 @@ def _untag(value):
     return value
 
 
-SPREADSHEETS = ("xlsx", "xls")
-
-
 def load_sheet(batch: Batch) -> Sheet:
-    """The batch's rows as parsed at upload (spreadsheets) or parsed again (text files)."""
-    stored = BatchParsed.select(BatchParsed.data).where(BatchParsed.batch == batch).first()
-    blob = bytes(stored.data) if stored else b""
-    try:
-        if blob[:2] == b"M1":
-            payload = marshal.loads(blob[2:])
-        elif blob[:2] == b"J1":
-            payload = orjson.loads(blob[2:])
-        else:
-            payload = None
-    except (ValueError, EOFError, TypeError):
-        payload = None  # e.g. a marshal format from another Python version: parse the file again
-    if payload is None:
-        content = BatchFile.select(BatchFile.content).where(BatchFile.batch == batch).first().content
-        return read_batch(batch.filename, bytes(content), batch.kind, max_bytes=10**10, max_records=10**9)
-    kind, source, header, columns, rows, control, line_errors = payload
-    if blob[:2] == b"J1":
-        rows = [(line, tuple(values)) for line, values in rows]
-    return Sheet(
-        kind=kind,
-        source=source,
-        header=tuple(header),
-        columns=columns,
-        rows=rows,
-        control=FixedControl(*control) if control else None,
-        line_errors=[tuple(e) for e in line_errors],
+    """Every row of the batch's file, read by the job (FileRejected if the file is unreadable)."""
+    content = BatchFile.select(BatchFile.content).where(BatchFile.batch == batch).first().content
+    config = current_app.config
+    return read_batch(
+        batch.filename,
+        bytes(content),
+        batch.kind,
+        max_bytes=config.get("BATCH_MAX_BYTES", MAX_BYTES),
+        max_records=config.get("BATCH_MAX_RECORDS", MAX_RECORDS),
     )
 
 
@@ -210,28 +166,13 @@ def load_sheet(batch: Batch) -> Sheet:
 
 
 def claim_next() -> tuple[Batch, str] | None:
-    """Claim one batch waiting for validation (or abandoned by a dead job) with a conditional UPDATE."""
+    """Claim one batch waiting for validation (or whose lease expired: its holder died) as a
+    lease held by this process (services/leases.py: SKIP LOCKED on PostgreSQL)."""
     stale = utcnow() - STALE_CLAIM
-    waiting = (
-        Batch.select(Batch.id)
-        .where((Batch.status == Batch.VALIDATING) & (Batch.claimed_at.is_null() | (Batch.claimed_at < stale)))
-        .order_by(Batch.id)
-        .limit(5)
-    )
-    for candidate in list(waiting):
-        token = str(uuid.uuid4())
-        claimed = (
-            Batch.update(claim_token=token, claimed_at=utcnow(), attempts=Batch.attempts + 1)
-            .where(
-                (Batch.id == candidate.id)
-                & (Batch.status == Batch.VALIDATING)
-                & (Batch.claimed_at.is_null() | (Batch.claimed_at < stale))
-            )
-            .execute()
-        )
-        if claimed:
-            return Batch.get_by_id(candidate.id), token
-    return None
+    free = (Batch.status == Batch.VALIDATING) & (Batch.claimed_at.is_null() | (Batch.claimed_at < stale))
+    token = str(uuid.uuid4())
+    claimed = leases.claim_one(Batch, free, {"claim_token": token, "attempts": Batch.attempts + 1})
+    return None if claimed is None else (Batch.get_by_id(claimed), token)
 
 
 def facts_for(batch: Batch) -> Facts:
@@ -287,7 +228,12 @@ def run_validation(batch: Batch, token: str) -> bool:
 
 
 def _run_validation(batch: Batch, token: str) -> bool:
-    sheet = load_sheet(batch)
+    try:
+        sheet = load_sheet(batch)
+    except FileRejected as exc:  # what the upload would have said, had it read every row
+        return _finish(batch, token, Batch.INVALID, file_errors=str(exc))
+    if not _counted(batch, token, sheet):
+        return False
     file_errors, outcomes = validate(sheet, facts_for(batch))
     if file_errors:
         text = "\n".join(f"Línea {line}: {message}" for line, message in file_errors)
@@ -322,6 +268,22 @@ def _run_validation(batch: Batch, token: str) -> bool:
         return False
     status = Batch.VALID if errors == 0 and valid else Batch.PARTIAL if valid else Batch.INVALID
     return _finish(batch, token, status)
+
+
+def _counted(batch: Batch, token: str, sheet: Sheet) -> bool:
+    """Store the number of records and the header as read (the row leaves "Leyendo archivo…");
+    False if the claim was lost."""
+    with db.atomic():
+        still_ours = (
+            Batch.update(total_records=len(sheet.rows), claimed_at=utcnow())
+            .where((Batch.id == batch.id) & (Batch.claim_token == token) & (Batch.status == Batch.VALIDATING))
+            .execute()
+        )
+        if still_ours:
+            header = orjson.dumps(list(sheet.header)).decode()
+            BatchFile.update(header=header).where(BatchFile.batch == batch.id).execute()
+    batch.total_records = len(sheet.rows)
+    return bool(still_ours)
 
 
 def _raw_json(values) -> str:
@@ -362,18 +324,17 @@ def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors,
 
 
 def _finish(batch, token, status, file_errors="") -> bool:
-    with db.atomic():
-        finished = (
-            Batch.update(
-                status=status, file_errors=file_errors, validated_at=utcnow(), claim_token=None, claimed_at=None
-            )
-            .where((Batch.id == batch.id) & (Batch.claim_token == token) & (Batch.status == Batch.VALIDATING))
-            .execute()
-        )
-        if finished:
-            # The parsed rows were only for the job; the file itself is kept.
-            BatchParsed.delete().where(BatchParsed.batch == batch.id).execute()
+    finished = (
+        Batch.update(status=status, file_errors=file_errors, validated_at=utcnow(), claim_token=None, claimed_at=None)
+        .where((Batch.id == batch.id) & (Batch.claim_token == token) & (Batch.status == Batch.VALIDATING))
+        .execute()
+    )
     return bool(finished)
+
+
+def upload_waiting() -> bool:
+    """A new upload no job has claimed yet: the job's cheap look between runs."""
+    return Batch.select().where((Batch.status == Batch.VALIDATING) & Batch.claimed_at.is_null()).exists()
 
 
 def validate_waiting(limit: int = 10) -> int:
@@ -390,8 +351,9 @@ def validate_waiting(limit: int = 10) -> int:
             finished += 1
             continue
         try:
-            if run_validation(batch, token):
-                finished += 1
+            with leases.held(Batch, batch.id, token):  # renewed while it runs: parsing, long chunks
+                if run_validation(batch, token):
+                    finished += 1
         except Exception:
             # Leave the claim to go stale: the next run (or another process) retries it.
             current_app.logger.exception("validation of batch %s failed", batch.id)
@@ -429,7 +391,6 @@ def delete(batch: Batch, user, password: str) -> Batch:
     )
     if not moved:
         raise Refused("El lote no se puede eliminar en su estado actual")
-    BatchParsed.delete().where(BatchParsed.batch == batch.id).execute()
     record_event(Event.BATCH_DELETE, user, batch.company, obj=f"lote:{batch.number}")
     return Batch.get_by_id(batch.id)
 

@@ -7,6 +7,7 @@ from flask import current_app
 
 from adapters.mail import MailError, transport_for
 from models import OutboxMessage, utcnow
+from services import leases
 
 MAX_ATTEMPTS = 5
 SENT_BODY = "(enviado por SMTP; el contenido no se conserva)"
@@ -56,27 +57,19 @@ def retry_pending(config, limit: int = 50) -> int:
     """Claim pending messages one by one (conditional UPDATE) and deliver them; returns sent count."""
     if not transport_for(config).delivers:
         return 0
-    stale = utcnow() - timedelta(minutes=5)
-    sent = 0
-    candidates = (
-        OutboxMessage.select()
-        .where(
-            (OutboxMessage.status == OutboxMessage.PENDING)
-            & ((OutboxMessage.claimed_at.is_null()) | (OutboxMessage.claimed_at < stale))
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
+    stale = utcnow() - timedelta(minutes=5)  # an SMTP conversation may take its timeouts
+    free = (OutboxMessage.status == OutboxMessage.PENDING) & (
+        OutboxMessage.claimed_at.is_null() | (OutboxMessage.claimed_at < stale)
     )
-    for message in list(candidates):
-        claimed = (
-            OutboxMessage.update(claimed_at=utcnow())
-            .where(
-                (OutboxMessage.id == message.id)
-                & (OutboxMessage.status == OutboxMessage.PENDING)
-                & ((OutboxMessage.claimed_at.is_null()) | (OutboxMessage.claimed_at < stale))
-            )
-            .execute()
-        )
-        if claimed and deliver(OutboxMessage.get_by_id(message.id), config):
+    sent, tried = 0, []
+    for _ in range(limit):
+        # A lease of this process (SKIP LOCKED on PostgreSQL), released at once by a restarted
+        # successor if this process dies (services/leases.py). One try per message and run.
+        untried = free & OutboxMessage.id.not_in(tried) if tried else free
+        claimed = leases.claim_one(OutboxMessage, untried, {})
+        if claimed is None:
+            break
+        tried.append(claimed)
+        if deliver(OutboxMessage.get_by_id(claimed), config):
             sent += 1
     return sent

@@ -19,7 +19,7 @@ import ledger
 from adapters.bank import default_bank
 from domain.clock import BOGOTA, local_today
 from models import Batch, Company, Product, ServiceOrder, User, db, utcnow
-from services import Refused, codes
+from services import Refused, codes, leases
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -219,7 +219,9 @@ def pay(order: ServiceOrder, user: User, code: str) -> ServiceOrder:
     if problem:
         raise Refused(problem)
     claimed = (
-        ServiceOrder.update(status=ServiceOrder.PAYING, paid_by=user.id, claimed_at=utcnow(), pay_message="")
+        ServiceOrder.update(
+            status=ServiceOrder.PAYING, paid_by=user.id, claimed_at=utcnow(), claimed_by=leases.holder(), pay_message=""
+        )
         .where((ServiceOrder.id == order.id) & (ServiceOrder.status == ServiceOrder.PENDING_PAYMENT))
         .execute()
     )
@@ -289,23 +291,16 @@ def settle_stuck_payments(limit: int = 20) -> int:
     it now, and the order settles or goes back to pending. Returns how many were resolved."""
     stale = utcnow() - STALE_PAYMENT
     resolved = 0
-    stuck = ServiceOrder.select().where(
-        (ServiceOrder.status == ServiceOrder.PAYING) & (ServiceOrder.claimed_at < stale)
-    )
-    for order in list(stuck.limit(limit)):
-        retaken = (
-            ServiceOrder.update(claimed_at=utcnow())
-            .where(
-                (ServiceOrder.id == order.id)
-                & (ServiceOrder.status == ServiceOrder.PAYING)
-                & (ServiceOrder.claimed_at < stale)
-            )
-            .execute()
-        )
-        if not retaken:
-            continue
+    stuck = (ServiceOrder.status == ServiceOrder.PAYING) & (ServiceOrder.claimed_at < stale)
+    for _ in range(limit):
+        # A lease of this process (SKIP LOCKED on PostgreSQL); released at once by a restarted
+        # successor if this process dies (services/leases.py).
+        claimed = leases.claim_one(ServiceOrder, stuck, {})
+        if claimed is None:
+            break
+        order = ServiceOrder.get_by_id(claimed)
         try:
-            _charge(ServiceOrder.get_by_id(order.id), None)
+            _charge(order, None)
         except Refused:
             pass  # the bank refused a debit it never made: the order is pending again
         except Exception:  # one broken order must not stop the others; retried next run

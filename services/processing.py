@@ -2,23 +2,24 @@
 processor. EMI/INN create cards, REC credit balances, AFI assign cardholders; each record
 becomes PROCESADO or RECHAZADO (with a reason), then each batch and the order PROCESADO.
 
-An order is claimed with a conditional UPDATE (like services/batches.claim_next). Its records
+An order is claimed as a lease (services/leases.py, like services/batches.claim_next). Its records
 go in chunks of CHUNK, one transaction each holding the chunk's effects (cards, postings), the
 records' new status and the order's progress. The transaction starts by re-checking the claim
 (a conditional UPDATE on claim_token, which on PostgreSQL also locks the order's row until the
 commit, so nobody can take the order over mid-chunk) and re-checks it at the end: a lost claim
 rolls the chunk back. A run killed at any moment leaves whole chunks only, and the next run
-(once the claim is stale) goes on with the records still VALIDO; cards are unique per record
+(once the lease expired, or at once if it is the dead holder's restarted successor) goes on with the records still VALIDO; cards are unique per record
 (Card.record) and recharges per ledger key ("rec:<record id>"), so nothing is done twice.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from datetime import timedelta
 
 import orjson
 import peewee
+from flask import current_app, has_app_context
 
 from adapters.processor import (
     AssignRequest,
@@ -32,10 +33,15 @@ from adapters.processor import (
 )
 from bulk import is_sqlite
 from models import Batch, BatchRecord, ServiceOrder, db, utcnow
+from services import leases
 from services.batches import no_cyclic_gc
+from services.mail import send_mail
+
+log = logging.getLogger("jobs.processing")
 
 CHUNK = 5_000
-STALE_CLAIM = timedelta(minutes=2)
+STALE_CLAIM = leases.LEASE  # renewed with each chunk and by the lease thread (services/leases.py)
+MAX_FAILURES = 5  # failed runs before an order is marked for attention (ORDER_MAX_FAILURES)
 
 VALID, PROCESSED, REJECTED = BatchRecord.VALID, BatchRecord.PROCESSED, BatchRecord.REJECTED
 # Raw SQL: peewee would spend longer turning 5,000 rows into tuples than SQLite takes to read them.
@@ -56,29 +62,75 @@ def process_paid_orders(limit: int = 5, processor: CardProcessor | None = None) 
             if claim is None:
                 break
             order, token = claim
-            # An exception leaves the claim to go stale: the next run after it retries the order.
-            if run_order(order, token, processor):
-                finished += 1
+            try:
+                with leases.held(ServiceOrder, order.id, token):
+                    if run_order(order, token, processor):
+                        finished += 1
+            except Exception as exc:  # the lease goes stale: a later run retries, up to max_failures()
+                _count_failure(order, token, exc)
+                raise  # the job's run fails (its heartbeat records the error); other orders go on next run
     return finished
 
 
-def claim_next() -> tuple[ServiceOrder, str] | None:
-    """Claim one paid order nobody is processing (or whose processing died) with a conditional UPDATE."""
-    stale = utcnow() - STALE_CLAIM
-    free = (ServiceOrder.status == ServiceOrder.IN_PROCESS) & (
-        ServiceOrder.claimed_at.is_null() | (ServiceOrder.claimed_at < stale)
+def max_failures() -> int:
+    return current_app.config.get("ORDER_MAX_FAILURES", MAX_FAILURES) if has_app_context() else MAX_FAILURES
+
+
+def _count_failure(order: ServiceOrder, token: str, exc: Exception) -> None:
+    """One more failed run of a paid order; at max_failures() it is marked for attention (no
+    longer claimed: `flask jobs status` lists it, `flask jobs retry` puts it back) and OPS_EMAIL
+    is told once. The company keeps seeing it "En proceso"."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    ServiceOrder.update(failures=ServiceOrder.failures + 1, last_error=error).where(_ours(order, token)).execute()
+    marked = (
+        ServiceOrder.update(attention_at=utcnow(), claimed_at=None, claim_token=None, claimed_by=None)
+        .where(_ours(order, token) & (ServiceOrder.failures >= max_failures()) & ServiceOrder.attention_at.is_null())
+        .execute()
     )
-    waiting = ServiceOrder.select(ServiceOrder.id).where(free).order_by(ServiceOrder.id).limit(5)
-    for candidate in list(waiting):
-        token = str(uuid.uuid4())
-        claimed = (
-            ServiceOrder.update(claim_token=token, claimed_at=utcnow(), attempts=ServiceOrder.attempts + 1)
-            .where((ServiceOrder.id == candidate.id) & free)
-            .execute()
+    if marked:
+        _tell_operations(ServiceOrder.get_by_id(order.id))
+
+
+def _tell_operations(order: ServiceOrder) -> None:
+    recipient = current_app.config.get("OPS_EMAIL", "") if has_app_context() else ""
+    if not recipient:
+        log.error("order %s needs attention (%s failures); OPS_EMAIL is not set", order.id, order.failures)
+        return
+    body = (
+        f"La orden de servicio {order.id} (empresa {order.company_id}, producto {order.product_id}) está pagada "
+        f"y su procesamiento falló {order.failures} veces; ya no se reintenta sola.\n\n"
+        f"Último error:\n{order.last_error}\n\n"
+        f"Registros procesados: {order.done_records} de {order.records}. La empresa la ve «En proceso».\n"
+        f"Revísala con `flask jobs status` y, corregida la causa, reintenta con `flask jobs retry {order.id}`."
+    )
+    send_mail(recipient, f"Orden de servicio {order.id}: el procesamiento requiere atención", body)
+
+
+def retry(order_id: int) -> bool:
+    """An order marked for attention is claimable again, its failure count from zero."""
+    return bool(
+        ServiceOrder.update(attention_at=None, failures=0, claimed_at=None, claim_token=None)
+        .where(
+            (ServiceOrder.id == order_id)
+            & (ServiceOrder.status == ServiceOrder.IN_PROCESS)
+            & ServiceOrder.attention_at.is_null(False)
         )
-        if claimed:
-            return ServiceOrder.get_by_id(candidate.id), token
-    return None
+        .execute()
+    )
+
+
+def claim_next() -> tuple[ServiceOrder, str] | None:
+    """Claim one paid order nobody is processing (or whose lease expired: its holder died), not
+    marked for attention, as a lease held by this process (services/leases.py)."""
+    stale = utcnow() - STALE_CLAIM
+    free = (
+        (ServiceOrder.status == ServiceOrder.IN_PROCESS)
+        & ServiceOrder.attention_at.is_null()
+        & (ServiceOrder.claimed_at.is_null() | (ServiceOrder.claimed_at < stale))
+    )
+    token = str(uuid.uuid4())
+    claimed = leases.claim_one(ServiceOrder, free, {"claim_token": token, "attempts": ServiceOrder.attempts + 1})
+    return None if claimed is None else (ServiceOrder.get_by_id(claimed), token)
 
 
 def run_order(order: ServiceOrder, token: str, processor: CardProcessor) -> bool:

@@ -871,3 +871,54 @@ def test_migration_2_keeps_existing_service_orders(cli, company):
     SchemaVersion.delete().where(SchemaVersion.version == 2).execute()
     assert cli("db", "upgrade").output == "Migraciones aplicadas: [2]\n"
     assert models.ServiceOrder.get_by_id(order.id).total_to_pay == 123
+
+
+# ---------------------------------------------------------------- jobs status
+
+
+def test_jobs_status_lists_heartbeats_claims_and_orders_needing_attention(cli, product):
+    from datetime import timedelta
+
+    from models import Batch, JobHeartbeat, ServiceOrder, utcnow
+
+    now = utcnow()
+    JobHeartbeat.create(
+        name="process_orders", interval_seconds=2, holder="nodo-1:41:1700000000", beat_at=now, last_run_at=now,
+        last_ok_at=now, runs=7, failures=1, last_error="RuntimeError: el procesador no responde", last_error_at=now,
+    )  # fmt: skip
+    JobHeartbeat.create(name="validate_batches", interval_seconds=1, beat_at=now - timedelta(minutes=5))
+    Batch.create(
+        company=product.company_id, product=product, number="25011501", kind="EMI", status=Batch.VALIDATING,
+        total_records=20000, processed_records=5000, claimed_by="nodo-2:77:1700000001", claimed_at=now,
+    )  # fmt: skip
+    order = ServiceOrder.create(
+        company=product.company_id, product=product, status=ServiceOrder.IN_PROCESS, records=10, done_records=4,
+        failures=5, last_error="RuntimeError: el procesador no responde", attention_at=now,
+    )  # fmt: skip
+    result = cli("jobs", "status")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert (
+        "process_orders" in out
+        and "[ok]" in out
+        and "nodo-1:41:1700000000" in out
+        and "7 ejecuciones, 1 fallidas" in out
+    )
+    assert "validate_batches" in out and "[VENCIDO]" in out
+    assert "lote 25011501 (EMI): 5000 / 20000 — nodo-2:77:1700000001, renovado hace 0 s" in out
+    assert f"orden {order.id}: 4 / 10" not in out.split("Órdenes que requieren atención:")[0]
+    assert f"orden {order.id}: 5 fallas" in out and "el procesador no responde" in out
+    assert f"flask jobs retry {order.id}" in out
+
+    result = cli("jobs", "retry", order.id)
+    assert result.exit_code == 0, result.output
+    assert ServiceOrder.get_by_id(order.id).attention_at is None
+    assert "ninguna" in cli("jobs", "status").output.split("Órdenes que requieren atención:")[1]
+    assert cli("jobs", "retry", order.id).exit_code == 1
+
+
+def test_jobs_status_without_any_job_says_so(cli):
+    result = cli("jobs", "status")
+    assert (
+        "ningún trabajo ha registrado un latido" in result.output and "Reclamos en curso:\n  ninguno" in result.output
+    )

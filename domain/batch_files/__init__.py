@@ -25,6 +25,7 @@ The package, by concern (pure Python, no Flask):
     delimited    the .csv / .txt reader
     fixed        the fixed-width recharge TXT reader
     reader       read_batch
+    first_rows   read_head: the checks and the header from the first rows, for the upload
 """
 
 from domain.batch_files.common import (
@@ -64,6 +65,7 @@ from domain.batch_files.common import (
     msg_too_many,
 )
 from domain.batch_files.delimited import DELIMITERS, msg_field_too_long
+from domain.batch_files.first_rows import Head, read_head
 from domain.batch_files.fixed import FIXED_HEADER
 from domain.batch_files.header import MAX_HEADER_CELL, MAX_HEADER_FIELDS, msg_header_not_found, normalize_header
 from domain.batch_files.reader import read_batch
@@ -103,6 +105,7 @@ __all__ = [
     "RATIO_FLOOR",
     "FileRejected",
     "FixedControl",
+    "Head",
     "Sheet",
     "msg_field_too_long",
     "msg_header_not_found",
@@ -111,4 +114,5 @@ __all__ = [
     "msg_too_many",
     "normalize_header",
     "read_batch",
+    "read_head",
 ]

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.money import format_cop, from_cents, to_cents
 from domain.permissions import ALL, PERMISSIONS, parse_permissions
@@ -155,6 +157,18 @@ def test_round_trip(cents):
 )
 def test_format_cop(cents, text):
     assert format_cop(cents) == text
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+@settings(max_examples=300, derandomize=True, deadline=None)
+def test_format_cop_writes_what_babel_writes(cents):
+    """The hand-written format is the es-CO currency format Babel gives (spaces made plain)."""
+    from decimal import Decimal
+
+    from babel.numbers import format_currency
+
+    expected = format_currency(Decimal(cents) / 100, "COP", locale="es_CO", format="¤ #,##0.00", currency_digits=False)
+    assert format_cop(cents) == expected.replace("\xa0", " ")
 
 
 def test_format_cop_uses_plain_spaces():

@@ -133,8 +133,7 @@ def test_a_batch_deleted_while_validating_stops_the_job(app, setup, monkeypatch)
     assert Batch.get_by_id(batch.id).status == "ELIMINADO"
 
 
-def test_excel_date_cells_survive_the_stored_rows(app, setup):
-    """A spreadsheet's parsed rows are kept for the job (marshal); date cells come back as dates."""
+def test_excel_date_cells_are_read_as_dates_by_the_job(app, setup):
     import datetime as dt
     import json
 
@@ -142,47 +141,35 @@ def test_excel_date_cells_survive_the_stored_rows(app, setup):
     rows = batchfiles.emi_rows(3)
     rows[0]["FECHA DE NACIMIENTO"] = dt.datetime(1990, 3, 15)
     batch = upload(app, product, user, rows)
-    assert bytes(models.BatchParsed.get().data)[:2] == b"M1"
     with app.app_context():
         batches.validate_waiting()
     first = BatchRecord.select().order_by(BatchRecord.line).first()
-    assert json.loads(first.data)["birth_date"] == "1990-03-15"  # a date cell, read as DD/MM/AAAA
+    assert json.loads(first.data)["birth_date"] == "1990-03-15"  # a date cell
     assert Batch.get_by_id(batch.id).status == "VALIDO"
-    assert models.BatchParsed.select().count() == 0  # only kept until validation ends
 
 
-def test_a_date_outside_a_date_column_is_stored_as_json(app, setup):
+def test_a_date_outside_a_date_column_is_an_error_of_its_line(app, setup):
     import datetime as dt
 
     product, user = setup
     rows = batchfiles.emi_rows(2)
     rows[1]["NRO ID"] = dt.datetime(2020, 1, 1)
     batch = upload(app, product, user, rows)
-    assert bytes(models.BatchParsed.get().data)[:2] == b"J1"
     with app.app_context():
         batches.validate_waiting()
     batch = Batch.get_by_id(batch.id)
     assert (batch.valid_records, batch.error_records) == (1, 1)
 
 
-def test_unreadable_stored_rows_fall_back_to_the_original_file(app, setup):
-    product, user = setup
-    batch = upload(app, product, user, bad_rows(8))
-    models.BatchParsed.update(data=b"M1garbage").execute()
-    with app.app_context():
-        assert batches.validate_waiting() == 1
-    batch = Batch.get_by_id(batch.id)
-    assert (batch.status, batch.valid_records, batch.error_records) == ("VALIDO_PARCIAL", 6, 2)
-
-
-def test_text_files_are_parsed_again_by_the_job(app, setup):
+def test_text_files_are_parsed_by_the_job(app, setup):
     product, user = setup
     with app.test_request_context():
         batch = batches.upload(user, product, "EMI", "lote.csv", batchfiles.csv_bytes("EMI", bad_rows(8)))
-    assert models.BatchParsed.select().count() == 0
+    assert Batch.get_by_id(batch.id).total_records == 0  # not counted at upload
     with app.app_context():
         batches.validate_waiting()
-    assert Batch.get_by_id(batch.id).error_records == 2
+    batch = Batch.get_by_id(batch.id)
+    assert (batch.total_records, batch.error_records) == (8, 2)
 
 
 def test_a_batch_that_keeps_failing_ends_no_valido(app, setup, monkeypatch):

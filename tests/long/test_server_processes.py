@@ -3,6 +3,7 @@ the lockout holds across processes, many users at once get their pages, and a wo
 mid-request leaves nothing locked for the others."""
 
 import http.client
+import re
 import signal
 import threading
 import time
@@ -100,11 +101,18 @@ def test_a_server_killed_mid_request_leaves_the_database_usable(db, database_url
             assert client.login(user.username, PASSWORD) == 302
         started = threading.Event()
 
+        tokens = {
+            id(c): re.search(r'name="csrf-token" content="([^"]+)"', c.request("GET", "/empresas")[1]).group(1)
+            for c in clients
+        }
+
         def busy(client):
             started.set()
-            for _ in range(500):  # until the kill cuts it off; each product page writes an audit event
+            for _ in range(500):  # until the kill cuts it off; each Seleccionar writes an audit event
                 try:
-                    client.request("GET", f"/productos/{product.id}", timeout=10)
+                    client.request(
+                        "POST", "/seleccionar", {"csrf_token": tokens[id(client)], "producto": product.id}, timeout=10
+                    )
                 except (OSError, http.client.HTTPException):
                     return
 

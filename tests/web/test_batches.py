@@ -105,18 +105,20 @@ def test_upload_answers_at_once_and_validates_in_the_background(app, client, wor
     assert response.status_code == 200
     assert "Lote cargado exitosamente. La validación de los registros está en proceso." in html
     batch = only_batch()
-    assert batch.status == "VALIDANDO" and batch.total_records == 12 and batch.processed_records == 0
+    # The rows are counted by the job, when it reads the file: until then the row says so.
+    assert batch.status == "VALIDANDO" and batch.total_records == 0 and batch.processed_records == 0
     assert batch.number == local_today().strftime("%y%m%d") + "00"
     assert bytes(BatchFile.get().content) == content  # the file is kept as received
     # The pending row polls its own status while validating.
-    assert f'hx-get="{base(world["named"])}/{batch.id}/estado"' in html and 'hx-trigger="every 2s"' in html
-    assert "<progress" in html
+    assert f'hx-get="{base(world["named"])}/{batch.id}/estado"' in html and 'hx-trigger="every 1s"' in html
+    assert "<progress" in html and "Leyendo archivo…" in html
     assert validated(app) == 1
     batch = only_batch()
+    assert batch.total_records == 12
     assert (batch.status, batch.valid_records, batch.error_records) == ("VALIDO_PARCIAL", 10, 2)
     assert BatchRecord.select().count() == 10
     row = client.get(f"{base(world['named'])}/{batch.id}/estado").get_data(as_text=True)
-    assert "every 2s" not in row and "Válido con errores" in row
+    assert "every 1s" not in row and "Válido con errores" in row
     assert 'aria-label="Confirmar lote"' in row and 'aria-label="Ver detalle"' in row and 'aria-label="Eliminar"' in row
     assert "batch:upload" in [e.tag for e in AuditEvent.select()]
 
@@ -194,12 +196,20 @@ def test_upload_without_javascript_renders_the_whole_page(client, world):
     assert bad.status_code == 422 and "extensión" in bad.get_data(as_text=True)
 
 
-def test_over_the_record_limit_is_refused(make_app, db, world):
-    limited = make_app(BATCH_MAX_RECORDS=5).test_client()
+def test_over_the_record_limit_ends_no_valido_with_the_message(make_app, db, world):
+    """The upload does not count the rows (the job does): a file over the limit is taken, and
+    the job ends it No válido with the message the upload gave before, storing no record."""
+    limited_app = make_app(BATCH_MAX_RECORDS=5)
+    limited = limited_app.test_client()
     login(limited, "jefe")
     html = send(limited, world["named"], "EMI", "lote.xlsx", emi_file(6)).get_data(as_text=True)
-    assert "máximo de 5 registros" in html
-    assert Batch.select().count() == 0
+    assert "Lote cargado exitosamente" in html
+    assert validated(limited_app) == 1
+    batch = only_batch()
+    assert batch.status == "NO_VALIDO" and "máximo de 5 registros" in batch.file_errors
+    assert BatchRecord.select().count() == 0 and batch.total_records == 0
+    detail = limited.get(f"{base(world['named'])}/{batch.id}").get_data(as_text=True)
+    assert "máximo de 5 registros" in detail
 
 
 def test_detail_lists_rejected_lines_with_pagination(app, client, world):
@@ -586,3 +596,20 @@ def test_confirming_from_the_detail_page_goes_back_to_the_list(app, client, worl
     ).get_data(as_text=True)  # fmt: skip
     assert f'<a class="button primary" href="{base(world["named"])}/carga" autofocus>Aceptar</a>' in html
     assert 'id="pending"' not in html  # no list on the detail page to refresh
+
+
+def test_the_pending_row_shows_reading_then_validating_with_thousands(client, world):
+    login(client, "jefe")
+    send(client, world["named"], "EMI", "lote.xlsx", emi_file(3))
+    batch = only_batch()
+    url = f"{base(world['named'])}/{batch.id}/estado"
+    row = client.get(url).get_data(as_text=True)
+    assert "Leyendo archivo…" in row and "Validando" not in row and 'hx-trigger="every 1s"' in row
+    # The job has read the file and validated 40.000 of its 100.000 records.
+    Batch.update(total_records=100_000, processed_records=40_000).where(Batch.id == batch.id).execute()
+    row = client.get(url).get_data(as_text=True)
+    assert "Leyendo archivo…" not in row and "Validando" in row and "40.000 / 100.000" in row
+    assert 'max="100000" value="40000"' in row
+    Batch.update(status=Batch.VALID, processed_records=100_000).where(Batch.id == batch.id).execute()
+    row = client.get(url).get_data(as_text=True)
+    assert "Válido" in row and "Validando" not in row and "every 1s" not in row

@@ -1,5 +1,7 @@
 """Empresas y productos: list, search, products, product page, menu permissions, selector."""
 
+import re
+
 import pytest
 
 from models import Batch, Card, Company, ServiceOrder
@@ -236,3 +238,66 @@ def test_stale_selection_of_a_lost_company_is_not_shown(client, logged):
     html = client.get("/empresas").get_data(as_text=True)
     assert "BETA SAS" not in html and "NIT 900200200" not in html  # neither listed nor selected
     assert client.get(f"/productos/{product.id}").status_code == 404
+
+
+def test_a_permission_change_applies_on_the_next_request(client, logged):
+    """Rows are kept for one request only (flask.g): nothing cached across requests, so a
+    permission withdrawn or granted is seen by the very next page."""
+    from models import UserPermission
+
+    product = logged["products"]["ALFA LTDA"][0]
+    page = f"/productos/{product.id}"
+    assert "Lotes por autorizar" in main(client.get(page))
+    assert client.get(f"{page}/lotes/carga").status_code == 200
+    batch_perms = UserPermission.select().where(
+        (UserPermission.user == logged["user"]) & (UserPermission.product == product)
+        & UserPermission.permission.startswith("batch.")
+    )  # fmt: skip
+    withdrawn = [p.permission for p in batch_perms]
+    UserPermission.delete().where(UserPermission.id.in_([p.id for p in batch_perms])).execute()
+    assert "Lotes por autorizar" not in main(client.get(page))
+    assert client.get(f"{page}/lotes/carga").status_code == 403
+    UserPermission.insert_many(
+        [{"user": logged["user"], "product": product, "permission": p} for p in withdrawn]
+    ).execute()
+    assert client.get(f"{page}/lotes/carga").status_code == 200
+
+
+def test_a_company_taken_away_is_not_found_on_the_next_request(client, logged):
+    from models import UserCompany
+
+    product = logged["products"]["BETA SAS"][0]
+    assert client.get(f"/productos/{product.id}").status_code == 200
+    UserCompany.delete().where(
+        (UserCompany.user == logged["user"]) & (UserCompany.company == logged["second"])
+    ).execute()
+    assert client.get(f"/productos/{product.id}").status_code == 404
+
+
+def test_the_product_page_writes_no_audit_event_and_seleccionar_does(client, logged):
+    from models import AuditEvent
+
+    product = logged["products"]["ALFA LTDA"][0]
+    client.get(f"/productos/{product.id}")
+    assert AuditEvent.select().where(AuditEvent.tag == "product:select").count() == 0
+    post(client, "/seleccionar", {"empresa": str(logged["mine"].id), "producto": str(product.id)})
+    (event,) = AuditEvent.select().where(AuditEvent.tag == "product:select")
+    assert event.object_ref == f"producto:{product.id}" and event.company_id == logged["mine"].id
+
+
+def test_the_counters_are_one_query_and_right(client, logged, assert_query_count):
+    from tests.web.test_query_counts import make_batches, make_orders
+
+    product = logged["products"]["ALFA LTDA"][0]
+    make_batches(product, 3, Batch.TO_AUTHORIZE)
+    make_batches(product, 2, Batch.TO_SIGN)
+    make_orders(product, 5)  # pending, in process, processed, pending, in process
+    Card.create(product=product, masked_pan="4000 00** **** 0001", status=Card.ACTIVE)
+    Card.create(product=product, masked_pan="4000 00** **** 0002", status="BLOQUEADA")
+    client.get(f"/productos/{product.id}")
+    with assert_query_count(5) as statements:
+        html = main(client.get(f"/productos/{product.id}"))
+    assert len([s for s in statements if "CASE" in s.upper()]) == 1
+    values = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", html))
+    assert values == {"Lotes por autorizar": "3", "Órdenes por pagar": "2", "Órdenes pagadas": "3",
+                      "Tarjetas activas": "1", "Tarjetas inactivas": "1"}  # fmt: skip
