@@ -192,10 +192,7 @@ class User(Labelled, BaseModel):
         return Company.select().join(UserCompany).where(UserCompany.user == self).order_by(Company.name)
 
     def permissions_for(self, product) -> frozenset:
-        rows = UserPermission.select(UserPermission.permission).where(
-            (UserPermission.user == self) & (UserPermission.product == product)
-        )
-        return frozenset(r.permission for r in rows)
+        return frozenset(r.permission for r in UserPermission.of(self, product))
 
 
 class PasswordHistory(BaseModel):
@@ -219,6 +216,11 @@ class UserPermission(BaseModel):
 
     class Meta:
         indexes = ((("user", "product", "permission"), True),)
+
+    @classmethod
+    def of(cls, user, product):
+        """The permissions `user` holds on `product` (services/access.py runs it once per request)."""
+        return cls.select(cls.permission).where((cls.user == user) & (cls.product == product))
 
 
 class AuditEvent(BaseModel):

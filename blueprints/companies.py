@@ -2,10 +2,8 @@
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
-from peewee import Case, Value, fn
 
 from blueprints.helpers import (
-    Prepared,
     company_for_user,
     page_or_fragment,
     product_for_user,
@@ -15,6 +13,7 @@ from blueprints.helpers import (
 from blueprints.menu import BATCH_PERMS, CARD_PERMS, MASTER_PERMS, ORDER_PERMS, section
 from blueprints.pagination import paginate, paginate_list
 from models import Batch, Card, Company, Product, ServiceOrder, UserCompany
+from services import companies
 from services.audit import Event, record_event
 
 bp = Blueprint("companies", __name__)
@@ -77,45 +76,6 @@ def product(product):
     return render_template("companies/product.html", product=product, counters=counters(product, g.permissions))
 
 
-def _tally(model, product, *conditions):
-    """One row of the counters query: `model`'s rows of `product` matching each condition, summed
-    with CASE (padded to three columns, tagged by the model's table so the rows can't be mixed up)."""
-    sums = [fn.COALESCE(fn.SUM(Case(None, [(c, 1)], 0)), 0) for c in conditions]
-    sums += [Value(0)] * (3 - len(sums))
-    return model.select(Value(model._meta.table_name).alias("tag"), *sums).where(model.product == product)
-
-
-def _counters_query(tables: tuple[bool, bool, bool]) -> Prepared:
-    """The counters query of one combination of (batches, orders, cards) shown."""
-    if tables not in _COUNTERS:
-
-        def build(product):
-            parts = []
-            if tables[0]:
-                parts.append(_tally(Batch, product, Batch.status == Batch.TO_AUTHORIZE, Batch.status == Batch.TO_SIGN))
-            if tables[1]:
-                parts.append(
-                    _tally(
-                        ServiceOrder,
-                        product,
-                        ServiceOrder.status == ServiceOrder.PENDING_PAYMENT,
-                        ServiceOrder.status.in_(ServiceOrder.PAID),
-                    )  # fmt: skip
-                )
-            if tables[2]:
-                parts.append(_tally(Card, product, Card.status == Card.ACTIVE, Card.status != Card.ACTIVE))
-            query = parts[0]
-            for part in parts[1:]:
-                query = query.union_all(part)
-            return query
-
-        _COUNTERS[tables] = Prepared(build)
-    return _COUNTERS[tables]
-
-
-_COUNTERS: dict[tuple, Prepared] = {}
-
-
 def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
     """The product page counters the user's permissions allow it to see: one query (a UNION ALL
     of one CASE/SUM row per table), whatever the number of counters."""
@@ -126,7 +86,7 @@ def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
     )
     if not any(tables):
         return []
-    rows = {row[0]: [int(v or 0) for v in row[1:]] for row in _counters_query(tables).tuples(product.id)}
+    rows = companies.product_counts(product.id, *tables)
     shown = []
     if Batch._meta.table_name in rows:
         to_authorize, to_sign, _ = rows[Batch._meta.table_name]

@@ -9,7 +9,8 @@ from flask_htmx import HTMX
 from flask_login import current_user
 
 from blueprints.pagination import PAGE_ARGS
-from models import Company, Product, UserCompany, UserPermission, db
+from models import Company, Product
+from services import access
 
 htmx = HTMX()  # reads the HX-* request headers (flask-htmx)
 
@@ -94,64 +95,10 @@ def page_detail(page, search: str = "") -> str:
 # granted or withdrawn applies on the user's next request.
 
 
-class Prepared:
-    """A query of every request compiled to SQL once per database dialect, then run with new
-    parameter values (building peewee's SQL costs more than SQLite running it). `build(*params)`
-    makes the query from placeholder values; only values passed that way may vary."""
-
-    _MARK = -7_340_000_000  # placeholder values no real id takes
-
-    def __init__(self, build):
-        self.build = build
-        self.compiled = {}
-
-    def _compile(self, arity: int):
-        database = db.obj
-        key = type(database)
-        if key not in self.compiled:
-            marks = [self._MARK - i for i in range(arity)]
-            query = self.build(*marks)
-            sql, params = query.sql()
-            slots = [marks.index(p) if p in marks else None for p in params]
-            self.compiled[key] = (query.model, sql, params, slots)
-        return self.compiled[key]
-
-    def _params(self, compiled, values):
-        _model, _sql, params, slots = compiled
-        return [p if slot is None else values[slot] for p, slot in zip(params, slots, strict=True)]
-
-    def models(self, *values) -> list:
-        """The rows as instances of the query's model."""
-        compiled = self._compile(len(values))
-        return list(compiled[0].raw(compiled[1], *self._params(compiled, values)))
-
-    def tuples(self, *values) -> list[tuple]:
-        compiled = self._compile(len(values))
-        return db.execute_sql(compiled[1], self._params(compiled, values)).fetchall()
-
-
-_USER_COMPANIES = Prepared(
-    lambda user: Company.select().join(UserCompany).where(UserCompany.user == user).order_by(Company.name)
-)
-# A product and the other products of its company (the selector lists them): one query.
-_PRODUCT_AND_SIBLINGS = Prepared(
-    lambda product: (
-        Product.select()
-        .where(Product.company == Product.select(Product.company).where(Product.id == product))
-        .order_by(Product.name)
-    )
-)
-_PERMISSIONS = Prepared(
-    lambda user, product: UserPermission.select(UserPermission.permission).where(
-        (UserPermission.user == user) & (UserPermission.product == product)
-    )
-)
-
-
 def user_companies() -> list[Company]:
     """The current user's companies, by name: one query per request (the selector, the access checks)."""
     if "user_companies" not in g:
-        g.user_companies = _USER_COMPANIES.models(current_user.id)
+        g.user_companies = access.user_companies(current_user.id)
     return g.user_companies
 
 
@@ -169,7 +116,7 @@ def product_for_user(product_id: int) -> Product:
     cached = g.get("loaded_product")
     if cached is not None and cached.id == product_id:
         return cached
-    siblings = _PRODUCT_AND_SIBLINGS.models(product_id)
+    siblings = access.product_and_siblings(product_id)
     product = next((p for p in siblings if p.id == product_id), None)
     if product is None:
         abort(404)
@@ -191,7 +138,7 @@ def permissions(product: Product) -> frozenset:
     """The current user's permissions on `product`, read once per request."""
     cache = g.setdefault("loaded_permissions", {})
     if product.id not in cache:
-        cache[product.id] = frozenset(row[0] for row in _PERMISSIONS.tuples(current_user.id, product.id))
+        cache[product.id] = access.permissions(current_user.id, product.id)
     return cache[product.id]
 
 
@@ -238,7 +185,7 @@ def selection() -> tuple[Company | None, Product | None]:
         if loaded is not None and loaded.id == pid and loaded.company_id == company.id:
             product = loaded
         else:
-            siblings = _PRODUCT_AND_SIBLINGS.models(pid)
+            siblings = access.product_and_siblings(pid)
             product = next((p for p in siblings if p.id == pid and p.company_id == company.id), None)
             if product is not None:
                 _keep_products(company, siblings)
