@@ -404,6 +404,11 @@ class Batch(Labelled, BaseModel):
     DELETABLE = (*PENDING, TO_SIGN, TO_AUTHORIZE)  # any state before the service order
     NOT_ALIVE = (DELETED, VOIDED)  # its file may be uploaded again
 
+    @classmethod
+    def of_product(cls, product, batch_id: int):
+        """The batch if it belongs to `product` (already checked against the user's companies), else None."""
+        return cls.get_or_none((cls.id == batch_id) & (cls.product == product))
+
     @property
     def is_validating(self) -> bool:
         return self.status == self.VALIDATING

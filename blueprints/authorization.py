@@ -178,7 +178,7 @@ def calculate_post(product):
 @product_view(*PERMS)
 def records(product, batch_id):
     """The records of a batch waiting for a signature (documento, nombre, estado)."""
-    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
+    batch = Batch.of_product(product, batch_id)
     if batch is None or not batch.is_waiting_signature:
         abort(404)
     search = request.args.get("q", "").strip()[:40]

@@ -20,7 +20,7 @@ FROM_DETAIL = "detalle"  # `origen` of an action opened from the batch's detail 
 
 def _batch(product, batch_id, *, deleted_too=False) -> Batch:
     """The batch if it belongs to this product (already checked against the user's companies)."""
-    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
+    batch = Batch.of_product(product, batch_id)
     if batch is None or (batch.status == Batch.DELETED and not deleted_too):
         abort(404)
     batch.product, batch.company = product, product.company  # rows this request already read
@@ -79,7 +79,7 @@ def upload_post(product):
 @product_view(*LIST)
 def status(product, batch_id):
     """One row of the pending table; polls itself every 2 s while the batch validates."""
-    batch = Batch.get_or_none((Batch.id == batch_id) & (Batch.product == product))
+    batch = Batch.of_product(product, batch_id)
     if batch is None:
         abort(404)
     if not batch.is_pending:
