@@ -12,6 +12,7 @@ import models
 from blueprints import templating
 from blueprints.helpers import htmx, pending_step
 from config import finish_config, load_config
+from services import access
 from services.audit import Event, record_event
 
 csrf = CSRFProtect()
@@ -79,7 +80,7 @@ def _load_user(user_id: str):
         uid, version = (int(x) for x in user_id.split(":"))
     except ValueError:
         return None
-    user = models.User.get_or_none(models.User.id == uid)
+    user = access.user(uid)
     # A password change or block bumps session_version, ending every other session.
     if user is None or user.session_version != version or not user.is_active:
         return None
@@ -87,7 +88,7 @@ def _load_user(user_id: str):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, authorization, batches, companies, health, help, orders, settings
+    from blueprints import auth, authorization, batches, companies, health, help, innominate, orders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
@@ -95,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(batches.bp)
     app.register_blueprint(authorization.bp)
     app.register_blueprint(orders.bp)
+    app.register_blueprint(innominate.bp)
     app.register_blueprint(help.bp)
     app.register_blueprint(health.bp)
     if app.config["DEMO_MODE"]:

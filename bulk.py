@@ -80,6 +80,19 @@ def insert_rows(table: str, columns: Sequence[str], rows: list[tuple], *, nulls:
             cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})", buffer)
 
 
+def unhurried_commit() -> None:
+    """PostgreSQL: this transaction's COMMIT does not wait for its WAL to reach the disk
+    (SET LOCAL synchronous_commit = off; SQLite runs synchronous=normal already). A crash of
+    the database server may then lose the last commits (a fraction of a second), never corrupt
+    or half-apply them. Only for job transactions that are safe to lose: each one's work and
+    its progress commit together, and a lost one is just done again by the next run (the
+    validation resumes after its last committed chunk; processing re-reads the records still
+    VALIDO, its cards unique per record and its recharges per ledger key). Not for
+    anything a user was told is done (a payment, an upload). Call it first in the transaction."""
+    if not is_sqlite():
+        db.execute_sql("SET LOCAL synchronous_commit = off")
+
+
 def copy_to_temp(name: str, shape: str, columns: Sequence[str], rows: list[tuple]) -> None:
     """PostgreSQL: `rows` into the session's temporary table `name` (with the columns of the
     query `shape`, created on first use, emptied at each commit), by COPY: much faster than

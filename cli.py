@@ -159,6 +159,7 @@ PRODUCT_OPTIONS = [
     click.option("--card-price-named", type=MONEY, help="Precio por tarjeta nominada (pesos)"),
     click.option("--card-price-unnamed", type=MONEY, help="Precio por tarjeta innominada (pesos)"),
     click.option("--distribution-cost", type=MONEY, help="Costo de distribución por lote de tarjetas"),
+    click.option("--affiliation-fee", type=MONEY, help="Tarifa por tarjeta innominada afiliada (0: sin costo)"),
     click.option("--recharge-rate", type=RATE, help="Comisión de recarga (0.01 o 1%)"),
     click.option("--recharge-min", type=MONEY, help="Comisión mínima por registro de recarga"),
     click.option("--iva-rate", type=RATE, help="IVA (por defecto 19%)"),
@@ -215,7 +216,8 @@ def product_update(nit, name, **values):
 def _echo_product(p: Product):
     click.echo(
         f"  tarjeta nominada {format_cop(p.card_price_named)}, innominada {format_cop(p.card_price_unnamed)}, "
-        f"distribución {format_cop(p.distribution_cost)}, recarga {p.recharge_rate * 100}% "
+        f"distribución {format_cop(p.distribution_cost)}, afiliación {format_cop(p.affiliation_fee)}, "
+        f"recarga {p.recharge_rate * 100}% "
         f"(mín. {format_cop(p.recharge_min)}), IVA {p.iva_rate * 100}%, GMF {p.gmf_rate * 1000} por mil"
     )
 

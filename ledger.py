@@ -130,20 +130,31 @@ def post(key: str, description: str, postings: Sequence[tuple[LedgerAccount | in
         raise
 
 
-def post_many(operations: Iterable[Operation]) -> int:
+def post_many(
+    operations: Iterable[Operation],
+    *,
+    locked: tuple[dict[int, int], set[int]] | None = None,
+    keys_checked: bool = False,
+) -> int:
     """Post many operations at once (the processing job's chunks): keys already posted (or
     repeated in the list) are skipped, the touched accounts are locked and read once, running
     balances are computed in Python, rows are inserted in bulk and each balance updated once.
-    All or nothing: a LedgerError posts none. Returns how many operations were posted."""
+    All or nothing: a LedgerError posts none. Returns how many operations were posted.
+
+    A caller that has already, in this same transaction, locked the accounts with
+    lock_balances may pass what it returned as `locked` (unchanged: the balances as read),
+    and, if it has looked the keys up in this transaction, `keys_checked` (a key posted
+    meanwhile by someone else still fails on the unique index: IntegrityError, nothing
+    posted): the processing job's chunks, which would otherwise read both twice."""
     operations = list(operations)
     if not operations:
         return 0
     with db.atomic():
-        return _post(operations)
+        return _post(operations, locked, keys_checked)
 
 
-def _post(operations: list[Operation]) -> int:
-    existing = _existing_keys([op.key for op in operations])
+def _post(operations: list[Operation], locked=None, keys_checked: bool = False) -> int:
+    existing = set() if keys_checked else _existing_keys([op.key for op in operations])
     fresh, seen = [], set()
     for op in operations:
         if op.key in existing or op.key in seen:
@@ -153,7 +164,11 @@ def _post(operations: list[Operation]) -> int:
     if not fresh:
         return 0
     touched = sorted({p.account_id for op in fresh for p in op.postings})
-    balances, may_go_negative = lock_balances(touched)
+    if locked is not None and all(a in locked[0] for a in touched):
+        balances = {a: locked[0][a] for a in touched}
+        may_go_negative = {a for a in touched if a in locked[1]}
+    else:
+        balances, may_go_negative = lock_balances(touched)
     before = dict(balances)
     applied = rules.apply(balances, may_go_negative, fresh)
     now = str(utcnow())

@@ -1,5 +1,7 @@
 """Peewee models and the database connection (SQLite by default, PostgreSQL by DATABASE_URL)."""
 
+import os
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -29,11 +31,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+# Connections are pooled: a request (or a job's run) checks one out and gives it back, instead
+# of opening a connection (and, on SQLite, setting four PRAGMAs) every time. Unbounded, as
+# opening one per request was; an idle one is closed after STALE_SECONDS. A pooled connection
+# holds no state between requests (PostgreSQL's is rolled back if a transaction was left open).
+STALE_SECONDS = 300
+
+
+def _pooled(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return url if scheme.endswith("+pool") else f"{scheme}+pool{sep}{rest}"
+
+
 def open_database(url: str):
-    """Connect the proxy to the database named by `url` and return it."""
+    """Connect the proxy to the database named by `url` (pooled connections) and return it."""
+    previous = db.obj
+    if previous is not None and hasattr(previous, "close_idle"):
+        previous.close_idle()  # the proxy moves to another database: the old pool keeps nothing open
+    pool = {"max_connections": None, "stale_timeout": STALE_SECONDS}
     if url.startswith("sqlite"):
         database = connect(
-            url,
+            _pooled(url),
+            **pool,
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
@@ -46,9 +65,35 @@ def open_database(url: str):
             lock_type="IMMEDIATE",
         )
     else:
-        database = connect(url)
+        database = connect(_pooled(url), **pool)
     db.initialize(database)
     return database
+
+
+# A forked child (a gunicorn worker of a preloaded app, a job's subprocess) must not use, nor
+# close, the connections it inherited: they are its parent's sockets (closing a PostgreSQL one
+# would end the parent's session). The child forgets them and opens its own.
+_INHERITED = []  # kept referenced, so the garbage collector never closes them in the child
+
+
+def _forget_inherited_connections() -> None:
+    database = db.obj
+    if database is None:
+        return
+    state = database._state
+    if state.conn is not None:
+        _INHERITED.append(state.conn)
+    state.reset()
+    database._lock = threading.Lock()  # a lock some other thread of the parent held stays held
+    if hasattr(database, "_in_use"):
+        _INHERITED.extend(c.connection for c in database._in_use.values())
+        _INHERITED.extend(conn for _ts, _n, conn in database._connections)
+        database._in_use, database._connections = {}, []
+        database._pool_lock = threading.RLock()
+        database._pool_available = threading.Condition(database._pool_lock)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 class RateField(CharField):
@@ -125,6 +170,7 @@ class Product(BaseModel):
     bin = CharField(max_length=8, default="450714")
     validity_months = IntegerField(default=36)
     max_innominate = IntegerField(default=500)
+    affiliation_fee = BigIntegerField(default=0)  # per card affiliated (AFI); 0: affiliating is free (migration 5)
     # Fee schedule: money in centavos, rates as exact decimals.
     card_price_named = BigIntegerField(default=0)
     card_price_unnamed = BigIntegerField(default=0)
@@ -311,10 +357,13 @@ class Person(BaseModel):
         return " ".join(p for p in parts if p)
 
 
-class Card(BaseModel):
-    """A prepaid card of a product; innominate cards have no person until affiliated."""
+class Card(Labelled, BaseModel):
+    """A prepaid card of a product. An innominate (stock) card is NO_AFILIADA, with no person,
+    until an AFI batch gives it one: then it is ACTIVA (SPEC §8, §10a)."""
 
     ACTIVE = "ACTIVA"
+    NOT_AFFILIATED = "NO_AFILIADA"
+    STATUS_LABELS = {ACTIVE: "Activa", NOT_AFFILIATED: "No afiliada"}
 
     product = ForeignKeyField(Product, backref="cards", on_delete="CASCADE")
     person = ForeignKeyField(Person, null=True, backref="cards", on_delete="SET NULL")
@@ -326,6 +375,24 @@ class Card(BaseModel):
     expires_on = DateField(null=True)
     account = DeferredForeignKey("LedgerAccount", null=True, on_delete="SET NULL")
     record = DeferredForeignKey("BatchRecord", null=True, unique=True, on_delete="SET NULL")
+    # Innominate cards (migration 5): the embossed lines, the branch the stock belongs to, and
+    # when the card was given to its cardholder.
+    emboss_line1 = CharField(max_length=25, default="")
+    emboss_line2 = CharField(max_length=25, default="")
+    branch = ForeignKeyField(Branch, null=True, on_delete="SET NULL", backref="cards")
+    affiliated_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("product", "status"), False),)
+
+    @property
+    def is_affiliated(self) -> bool:
+        return self.person_id is not None
+
+    @property
+    def masked_account(self) -> str:
+        """Número de cuenta as the issuer shows it: BIN, four asterisks, the last 4 digits."""
+        return f"{self.masked_pan[:6]}****{self.masked_pan[-4:]}"
 
 
 class Batch(Labelled, BaseModel):
@@ -467,7 +534,7 @@ class BatchRecord(Labelled, BaseModel):
     VALID, PROCESSED, REJECTED = "VALIDO", "PROCESADO", "RECHAZADO"
     STATUS_LABELS = {VALID: "Por procesar", PROCESSED: "Procesado", REJECTED: "Rechazado"}
 
-    batch = ForeignKeyField(Batch, backref="records", on_delete="CASCADE")
+    batch = ForeignKeyField(Batch, backref="records", on_delete="CASCADE", index=False)  # (batch, line) leads
     line = IntegerField()
     id_type = CharField(max_length=3)
     id_number = CharField(max_length=15)
@@ -483,7 +550,7 @@ class BatchRecord(Labelled, BaseModel):
 class BatchError(BaseModel):
     """A rejected line of a batch: its messages and the user's original values (JSON)."""
 
-    batch = ForeignKeyField(Batch, backref="errors", on_delete="CASCADE")
+    batch = ForeignKeyField(Batch, backref="errors", on_delete="CASCADE", index=False)  # (batch, line) leads
     line = IntegerField()
     messages = TextField()
     raw = TextField(default="[]")
@@ -602,7 +669,7 @@ class LedgerPosting(BaseModel):
     """Append-only: one line of an operation, with the account's balance right after it."""
 
     operation = ForeignKeyField(LedgerOperation, backref="postings", on_delete="RESTRICT")
-    account = ForeignKeyField(LedgerAccount, backref="postings", on_delete="RESTRICT")
+    account = ForeignKeyField(LedgerAccount, backref="postings", on_delete="RESTRICT", index=False)  # (account, id)
     amount = BigIntegerField()  # signed centavos: + into the account, - out of it
     balance_after = BigIntegerField()
     created_at = DateTimeField(default=utcnow)

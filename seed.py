@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from models import db
+from models import Card, Company, Product, User, db
+from services import authorization, innominate, orders, processing
 from services.provisioning import create_branch, create_company, create_product, create_user_with_grants
 
 DEMO_PASSWORD = "Empresas*24"
@@ -10,7 +11,7 @@ DEMO_PASSWORD = "Empresas*24"
 DEMO_USERS_TEXT = """
 Usuarios de demostración ({base_url}):
   jhomez       Empresas*24   JAHC TECHNOLOGIES, todos los permisos
-  firmante     Empresas*24   EMPRESA DE PRUEBA COOP: cargar, confirmar, eliminar, firmar, ver órdenes
+  firmante     Empresas*24   EMPRESA DE PRUEBA COOP: cargar, confirmar, eliminar, firmar, innominadas, ver órdenes
   autorizador  Empresas*24   EMPRESA DE PRUEBA COOP: autorizar, ver/anular/pagar órdenes, cuenta maestra, reportes
   nuevo        Temporal*01   JAHC TECHNOLOGIES, primer ingreso pendiente (términos y cambio de contraseña)
 Correos enviados (contraseñas temporales, códigos de pago): {base_url}/demo/correos
@@ -91,7 +92,10 @@ def seed():
             "firmante@coop.example",
             "Analista",
             "Tesorería",
-            ["9013434540:*:batch.upload,batch.confirm,batch.delete,batch.sign,order.view"],
+            [
+                "9013434540:*:batch.upload,batch.confirm,batch.delete,batch.sign,order.view,"
+                "innominate.request,innominate.affiliate"
+            ],
             password=DEMO_PASSWORD,
             must_change=False,
             terms_accepted=True,
@@ -123,3 +127,51 @@ def seed():
             must_change=True,
             terms_accepted=False,
         )
+    _demo_stock("JAHC TECHNOLOGIES", "jhomez", None, "jhomez")
+    _demo_stock("EMPRESA DE PRUEBA COOP", "firmante", "firmante", "autorizador")
+
+
+# Who receives the demo's affiliated stock cards (valid AFI rows: SPEC §5.1 rules).
+DEMO_HOLDERS = (
+    ("CC", "19933788", "VISA", "CLASICA", "FEMENINO"),
+    ("CC", "52011234", "ROJAS", "MARTA", "FEMENINO"),
+    ("CC", "79055678", "PEREZ", "LUIS", "MASCULINO"),
+)
+
+
+def _demo_stock(company_name, requester, signer, authorizer, cards=20):
+    """The unnamed product's stock: a request of `cards` cards, signed, authorized, paid and
+    processed, then the first DEMO_HOLDERS affiliated to their cards the same way («Afiliar»)."""
+    product = (
+        Product.select()
+        .join(Company)
+        .where((Product.name == "Clásica In / Visa") & (Company.name == company_name))
+        .get()
+    )
+    users = {name: User.get(User.username == name) for name in {requester, signer or requester, authorizer}}
+    branch = innominate.branches_of(product)[-1]
+    form = {
+        "quantity": str(cards),
+        "line1": product.company.name[:25],
+        "line2": product.company.nit,
+        "branch": branch.code,
+    }
+    request = innominate.request_cards(users[requester], product, form, DEMO_PASSWORD)
+    _through_order(product, [request.id], users, signer, authorizer)
+    stock = innominate.cards_of(request).order_by(Card.serial)
+    for card, (id_type, number, surname, name, sex) in zip(stock, DEMO_HOLDERS, strict=False):
+        values = {
+            "SUCURSAL": branch.code, "TIPO ID": id_type, "NRO ID": number, "PRIMER APELLIDO": surname,
+            "PRIMER NOMBRE": name, "FECHA DE NACIMIENTO": "15/03/1990", "ESTADO CIVIL": "SOLTERO", "SEXO": sex,
+            "TELEFONO CELULAR": "3001234567", "CORREO ELECTRONICO": f"{name.lower()}.{number}@demo.example",
+        }  # fmt: skip
+        result = innominate.affiliate_one(users[requester], product, frozenset(), card, values, DEMO_PASSWORD)
+        _through_order(product, [result.batch.id], users, signer, authorizer)
+
+
+def _through_order(product, batch_ids, users, signer, authorizer):
+    if signer:
+        authorization.sign(product, batch_ids, users[signer], DEMO_PASSWORD)
+    for order in authorization.authorize(product, batch_ids, users[authorizer]):
+        orders.pay_without_code(order, users[authorizer])
+    processing.process_paid_orders()

@@ -112,10 +112,14 @@ _HOLDER_TEXT = tuple(f.name for f in fields(Holder) if f.name != "birth_date")
 
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
-    """Issue a card: to `holder`, or an innominate card (no holder yet) when it is None."""
+    """Issue a card: to `holder`, or an innominate card (no holder yet) when it is None, with
+    the lines embossed on it and the branch that receives it."""
 
     reference: int
     holder: Holder | None
+    emboss_line1: str = ""
+    emboss_line2: str = ""
+    branch_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +135,14 @@ class CreditRequest:
 
 @dataclass(frozen=True, slots=True)
 class AssignRequest:
-    """Affiliate the unaffiliated (innominate) card shown as `masked_pan` to `holder`."""
+    """Affiliate an unaffiliated (innominate) card to `holder`: the card whose serial is
+    `serial` (the REFERENCIA of the affiliation file), or, without it, the only unaffiliated
+    card of the product shown as `masked_pan`."""
 
     reference: int
     masked_pan: str
     holder: Holder
+    serial: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +232,8 @@ class SimulatedProcessor:
     # ------------------------------------------------------------ issue
 
     def issue(self, product: ProductTerms, requests: Sequence[IssueRequest]) -> list[Issued | Rejected]:
-        """EMI (with a holder) and INN (without): one new active card per request, unless the
-        holder already has an active card of the product."""
+        """EMI (with a holder): one new active card per request, unless the holder already has
+        an active card of the product. INN (without): one new card NO_AFILIADA per request."""
         results: dict[int, Issued | Rejected] = _issued_before(product, [r.reference for r in requests])
         pending = [r for r in requests if r.reference not in results]
         people = persons_for([r.holder for r in pending if r.holder is not None])
@@ -270,9 +277,10 @@ class SimulatedProcessor:
                     now,
                 )
             )
+            status = Card.NOT_AFFILIATED if person_id is None else Card.ACTIVE
             cards.append(
-                (card_id, product.id, person_id, masked, Card.ACTIVE, now, serial, expires_text, account_id)
-                + (request.reference,)
+                (card_id, product.id, person_id, masked, status, now, serial, expires_text, account_id)
+                + (request.reference, request.emboss_line1, request.emboss_line2, request.branch_id)
             )
             results[request.reference] = Issued(request.reference, masked, serial, expires_on)
         insert_rows(
@@ -293,6 +301,9 @@ class SimulatedProcessor:
                 "expires_on",
                 "account_id",
                 "record_id",
+                "emboss_line1",
+                "emboss_line2",
+                "branch_id",
             ),
             cards,
         )
@@ -311,7 +322,10 @@ class SimulatedProcessor:
         funding = ledger.funding_account(product).id
         # Funding and cards locked together, in id order, as post_many will: no deadlock with
         # another post touching the same accounts.
-        balances, _ = ledger.lock_balances(sorted({funding, *(account for _card, account, _masked in cards.values())}))
+        balances, negative = ledger.lock_balances(
+            sorted({funding, *(account for _card, account, _masked in cards.values())})
+        )
+        locked = (dict(balances), negative)  # as read: post_many needn't lock and read them again
         operations = []
         for request in pending:
             card = cards.get((request.id_type, request.id_number))
@@ -331,35 +345,33 @@ class SimulatedProcessor:
                 Operation.transfer(keys[request.reference], request.description, funding, account_id, request.amount)
             )
             results[request.reference] = Credited(request.reference, masked, request.amount, after)
-        ledger.post_many(operations)
+        # The keys were looked up above (_credited_before), in this transaction.
+        ledger.post_many(operations, locked=locked, keys_checked=True)
         return [results[r.reference] for r in requests]
 
     # ------------------------------------------------------------ assign
 
     def assign(self, product: ProductTerms, requests: Sequence[AssignRequest]) -> list[Assigned | Rejected]:
-        """AFI: give an unaffiliated card of the product, named by its masked number, to a holder
-        (created if we don't know them, only once the card is theirs)."""
+        """AFI: give an unaffiliated card of the product (by its serial, or by its masked number
+        when that names only one) to a holder, created if we don't know them, only once the card
+        is theirs. The card becomes ACTIVA."""
         keys = [(r.holder.id_type, r.holder.id_number) for r in requests]
         known = _person_ids(keys)
         holding_ids = _active_holders(product, list(known.values()))
         holding = {key for key, person_id in known.items() if person_id in holding_ids}
-        by_masked: dict[str, list[list]] = {}  # masked number → [[card id, person id, status], …]
-        rows = select_in(
-            f"SELECT id, masked_pan, person_id, status FROM card WHERE product_id = {db.param} "
-            "AND masked_pan IN {in} ORDER BY id",
-            sorted({r.masked_pan for r in requests}),
-            (product.id,),
-        )
-        for card_id, masked, person_id, status in rows:
-            by_masked.setdefault(masked, []).append([card_id, person_id, status])
+        by_serial, by_masked = _cards_named(product, requests)
         results: dict[int, Assigned | Rejected] = {}
         accepted = []
         for request, key in zip(requests, keys, strict=True):
             person_id = known.get(key)
-            candidates = by_masked.get(request.masked_pan, [])
+            if request.serial is not None:
+                found = by_serial.get(request.serial)
+                candidates = [found] if found is not None else []
+            else:
+                candidates = by_masked.get(request.masked_pan, [])
             free = [c for c in candidates if c[1] is None]
             if person_id is not None and any(c[1] == person_id for c in candidates):
-                results[request.reference] = Assigned(request.reference, request.masked_pan)  # done before
+                results[request.reference] = Assigned(request.reference, candidates[0][2])  # done before
             elif not candidates:
                 results[request.reference] = Rejected(request.reference, CARD_NOT_FOUND)
             elif not free:
@@ -371,22 +383,76 @@ class SimulatedProcessor:
             else:
                 card = free[0]
                 card[1] = TAKEN  # a later request of the chunk finds it affiliated
-                if card[2] == Card.ACTIVE:
-                    holding.add(key)
-                accepted.append((request, key, card[0]))
+                holding.add(key)
+                accepted.append((request, key, card))
         people = persons_for([request.holder for request, _key, _card in accepted])
-        for request, key, card_id in accepted:
-            taken = (
-                Card.update(person=people[key])
-                .where((Card.id == card_id) & Card.person.is_null() & (Card.product == product.id))
-                .execute()
-            )
+        given = _give_cards(product, [(card[0], people[key]) for _request, key, card in accepted])
+        for request, _key, (card_id, _taken, masked) in accepted:
             results[request.reference] = (
-                Assigned(request.reference, request.masked_pan)
-                if taken
+                Assigned(request.reference, masked)
+                if card_id in given
                 else Rejected(request.reference, CARD_AFFILIATED)
             )
         return [results[r.reference] for r in requests]
+
+
+def _give_cards(product: ProductTerms, pairs: list[tuple[int, int]]) -> set[int]:
+    """Give each card of (card id, person id) its holder, where the card still has none (another
+    process may have been first): one statement for the chunk. Returns the card ids given."""
+    if not pairs:
+        return set()
+    now = str(utcnow())
+    if is_sqlite():
+        with peewee.__exception_wrapper__:
+            db.connection().executemany(
+                "UPDATE card SET person_id = ?, status = ?, affiliated_at = ? "
+                "WHERE id = ? AND person_id IS NULL AND product_id = ?",
+                [(person_id, Card.ACTIVE, now, card_id, product.id) for card_id, person_id in pairs],
+            )
+        # The transaction holds the write lock: what the cards read now is what we wrote.
+        wanted = dict(pairs)
+        rows = select_in("SELECT id, person_id FROM card WHERE id IN {in}", sorted(wanted))
+        return {card_id for card_id, person_id in rows if wanted[card_id] == person_id}
+    from psycopg2.extras import execute_values
+
+    with peewee.__exception_wrapper__, db.connection().cursor() as cursor:
+        given = execute_values(
+            cursor,
+            "UPDATE card AS c SET person_id = v.person_id, status = v.status, affiliated_at = v.at::timestamp "
+            "FROM (VALUES %s) AS v(id, person_id, status, at, product_id) "
+            "WHERE c.id = v.id AND c.person_id IS NULL AND c.product_id = v.product_id RETURNING c.id",
+            [(card_id, person_id, Card.ACTIVE, now, product.id) for card_id, person_id in pairs],
+            page_size=len(pairs),
+            fetch=True,
+        )
+    return {card_id for (card_id,) in given}
+
+
+def _cards_named(product: ProductTerms, requests: Sequence[AssignRequest]) -> tuple[dict, dict]:
+    """The product's cards the requests name: {serial: [card id, person id, masked]} and
+    {masked number: [[card id, person id, masked], …]} (mutable: a chunk marks what it takes)."""
+    serials = sorted({r.serial for r in requests if r.serial is not None})
+    masked = sorted({r.masked_pan for r in requests if r.serial is None})
+    by_serial: dict[int, list] = {}
+    by_masked: dict[str, list[list]] = {}
+    if serials:
+        rows = select_in(
+            f"SELECT id, person_id, masked_pan, serial FROM card WHERE product_id = {db.param} AND serial IN {{in}}",
+            serials,
+            (product.id,),
+        )
+        for card_id, person_id, masked_pan, serial in rows:
+            by_serial[serial] = [card_id, person_id, masked_pan]
+    if masked:
+        rows = select_in(
+            f"SELECT id, person_id, masked_pan FROM card WHERE product_id = {db.param} "
+            "AND masked_pan IN {in} ORDER BY id",
+            masked,
+            (product.id,),
+        )
+        for card_id, person_id, masked_pan in rows:
+            by_masked.setdefault(masked_pan, []).append([card_id, person_id, masked_pan])
+    return by_serial, by_masked
 
 
 TAKEN = -1  # stands for the person of a card given earlier in the same chunk

@@ -127,8 +127,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("viaje", "paginas", "lotes", "ordenes", "hostiles"),
-        help="run only the HTTP journey, the pages under load, the batch, the order or the hostile-file benches",
+        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "hostiles"),
+        help="run only the HTTP journey, the pages under load, the batch, the order, the innominate-card "
+        "or the hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -140,6 +141,9 @@ def main() -> None:
 
     if args.only == "hostiles":
         hostile_bench()
+        return
+    if args.only == "innominadas":
+        innominate_bench()
         return
     if args.only in (None, "viaje"):
         journey_bench(args)
@@ -153,6 +157,16 @@ def main() -> None:
         batch_benches(args)
     if args.only != "lotes":
         order_benches(args)
+    if args.only is None:
+        innominate_bench()
+
+
+def innominate_bench() -> None:
+    """bench.innominate in a fresh process: request, process and affiliate 10,000 unnamed cards."""
+    print("\nTarjetas innominadas (en proceso)")
+    command = [sys.executable, "-m", "bench.innominate", "--records", "10000"]
+    output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    print(output.rstrip())
 
 
 def order_benches(args) -> None:
@@ -223,11 +237,16 @@ def journey_bench(args) -> None:
     SQLite and (when its server answers) PostgreSQL. The figures below it are the breakdown."""
     print("Lo que espera un usuario (por HTTP, servidor y trabajos como en producción)")
     urls = [""]
-    pg = args.database_url if args.database_url.startswith("postgres") else PG_URL
+    # A PostgreSQL URL given to the bench is used in place (emptied, like the other benches
+    # do); without one, the journey makes its own scratch database on the local server.
+    given = args.database_url.startswith("postgres")
+    pg = args.database_url if given else PG_URL
     if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
         urls.append(pg)
     for url in urls:
         command = [sys.executable, "-m", "bench.journey", "--records", str(args.records), "--database-url", url]
+        if url and given:
+            command.append("--in-place")
         output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         print(output.rstrip())
     print("\nDesglose en proceso (sin HTTP):")

@@ -13,9 +13,11 @@ deployed: gunicorn (2 workers) plus one `python -m jobs` process on a scratch da
 Prints each step, the totals, and the peak memory (VmHWM) of the web workers and of the job
 process.
 
-    python -m bench.journey [--records N] [--database-url postgresql://…/any]
+    python -m bench.journey [--records N] [--database-url postgresql://…/any] [--in-place]
 
-With a PostgreSQL URL it creates (and drops) its own database on that server.
+With a PostgreSQL URL it creates (and drops) its own database on that server; with
+--in-place (or BENCH_IN_PLACE=1) it uses the URL's database itself, emptied first (every
+table dropped): for a server where you may use only your own database.
 """
 
 from __future__ import annotations
@@ -48,11 +50,21 @@ AMOUNT = "1500.00"
 
 
 @contextmanager
-def scratch_database(base_url: str, folder: Path):
+def scratch_database(base_url: str, folder: Path, in_place: bool = False):
     """A new empty database: a SQLite file in `folder`, or a new database on the PostgreSQL
-    server of `base_url` (dropped afterwards)."""
+    server of `base_url` (dropped afterwards), or with `in_place` the database of `base_url`
+    itself, every table dropped first."""
     if not base_url.startswith("postgres"):
         yield f"sqlite:///{folder / 'journey.db'}"
+        return
+    if in_place:
+        import models
+
+        models.open_database(base_url)
+        models.db.connect(reuse_if_open=True)
+        models.drop_all()
+        models.db.close()
+        yield base_url
         return
     import psycopg2
 
@@ -306,7 +318,7 @@ def calamine_seconds(content: bytes) -> float:
     return time.perf_counter() - start
 
 
-def run(records: int, base_url: str) -> None:
+def run(records: int, base_url: str, in_place: bool = False) -> None:
     from tests import batchfiles
     from tests.server import free_port
 
@@ -315,7 +327,7 @@ def run(records: int, base_url: str) -> None:
     emi_csv = batchfiles.csv_bytes("EMI", people)
     rec_csv = batchfiles.csv_bytes("REC", batchfiles.rec_rows(records, amount=AMOUNT))
     parse = sorted(calamine_seconds(emi_xlsx) for _ in range(3))[1]
-    with tempfile.TemporaryDirectory() as tmp, scratch_database(base_url, Path(tmp)) as database_url:
+    with tempfile.TemporaryDirectory() as tmp, scratch_database(base_url, Path(tmp), in_place) as database_url:
         engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
         products = seed(database_url)
         xlsx_product, csv_product = products["Clásica / Visa"], products["Clásica CSV"]
@@ -377,8 +389,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        default=os.environ.get("BENCH_IN_PLACE") == "1",
+        help="use the PostgreSQL URL's database itself (every table dropped first), not a new one",
+    )
     args = parser.parse_args()
-    run(args.records, args.database_url)
+    run(args.records, args.database_url, args.in_place)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,21 @@
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.helpers import dialog, done, list_state, page_detail, page_or_fragment, password_dialog, product_view
+from blueprints.helpers import (
+    dialog,
+    done,
+    list_state,
+    page_detail,
+    page_or_fragment,
+    password_dialog,
+    product_view,
+    wants_fragment,
+)
 from blueprints.pagination import keyset, paginate
 from domain.error_report import error_workbook
 from domain.layouts import batch_type_name
 from models import Batch, BatchError
-from services import Refused, batches
+from services import Refused, batches, innominate
 from services.audit import record_view
 
 bp = Blueprint("batches", __name__, url_prefix="/productos/<int:product_id>/lotes")
@@ -49,7 +58,8 @@ def _context(product, values=None, **extra):
 def upload(product):
     """Carga de lotes: the upload form and the Lotes pendientes table (the table alone for
     htmx: search and pages)."""
-    return page_or_fragment("batches/upload.html", "batches/_pending.html", **_context(product))
+    stock = None if product.named or wants_fragment() else innominate.available_cards(product)
+    return page_or_fragment("batches/upload.html", "batches/_pending.html", **_context(product, stock=stock))
 
 
 @bp.route("/carga", methods=["POST"])

@@ -61,13 +61,20 @@ CHAPTERS = (
         "Carga y autorización de lotes; consulta, pago y anulación de órdenes de servicio.",
         "help/_operaciones.html",
     ),
+    Chapter(
+        "tarjetas-innominadas",
+        "Tarjetas innominadas",
+        "Solicitud de tarjetas sin titular, existencias por sucursal y afiliación por archivo o una a una.",
+        "help/_innominadas.html",
+    ),
     Chapter("definiciones", "Definiciones", "Los términos que usa el portal.", "help/_definiciones.html"),
 )
 
 # What each menu section offers today; a section whose items are all still to come (endpoint
 # None) is described as not available. Each issue that lands a screen extends its text.
 MENU_DESCRIPTIONS = {
-    "Lotes": "Cargar, confirmar, firmar y autorizar lotes de emisión, recarga y afiliación.",
+    "Lotes": "Cargar, confirmar, firmar y autorizar lotes de emisión, recarga y afiliación; solicitar tarjetas "
+    "innominadas y asignarlas a sus titulares.",
     "Consultas": "Consultar, pagar y anular órdenes de servicio.",
     "Servicios": "",
     "Reportes": "",
@@ -83,8 +90,9 @@ LAYOUT_INTROS = {
     layouts.BatchKind.EMI: "Una fila por persona que recibirá una tarjeta nominada. La persona no debe tener ya una "
     "tarjeta de este producto en la empresa.",
     layouts.BatchKind.REC: "Una fila por recarga. La persona debe tener una tarjeta activa del producto en la empresa.",
-    layouts.BatchKind.AFI: "La primera columna identifica la tarjeta innominada; las demás son las mismas de la "
-    "emisión nominada y describen a la persona que la recibe.",
+    layouts.BatchKind.AFI: "Las dos primeras columnas identifican la tarjeta innominada (su número enmascarado y su "
+    "referencia, como vienen en el archivo de afiliación descargado); las demás son las mismas de la emisión "
+    "nominada y describen a la persona que la recibe.",
 }
 
 GLOSSARY = (
@@ -136,7 +144,7 @@ def help_context(web: bool) -> dict:
         "max_age_days": config.get("PASSWORD_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS),
         "help_menu": MENU,  # not "menu": that is the layout's product menu
         "menu_descriptions": MENU_DESCRIPTIONS,
-        # The types a user uploads today (INN, the innominate request, has no screen yet).
+        # The types a user uploads (INN comes from the Solicitud form: its own chapter).
         "batch_types": [(k, n) for k, n in layouts.BATCH_TYPE_NAMES.items() if k in BATCH_TYPE_SOURCES],
         "batch_type_sources": BATCH_TYPE_SOURCES,
         "layouts": [layouts.layout(kind) for kind in layouts.UPLOADABLE],

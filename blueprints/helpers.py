@@ -57,17 +57,19 @@ def dialog(template: str, /, *, title: str, cancel_url: str, trail=(), product=N
 
 def password_dialog(
     *, name: str, title: str, body: str, action_url: str, button: str, button_class: str = "primary",
-    cancel_url: str, error: str | None = None, keep: dict | None = None, trail=(), product=None, **context,
+    cancel_url: str, error: str | None = None, keep: dict | None = None, fields: str | None = None, trail=(),
+    product=None, **context,
 ) -> Response:  # fmt: skip
     """The one dialog of every password-confirmed action (dialogs/password.html): `title`, the
     summary template `body` (rendered with `context`), the Contraseña field, Cancelar and the
     submit `button` (CSS `button_class`: primary, danger) posting to `action_url`. `error` is the
     service's refusal, shown above the form; `keep` are hidden fields the form sends back (e.g.
-    the criteria and page of the list to refresh afterwards); `name` prefixes the element ids."""
+    the criteria and page of the list to refresh afterwards); `fields` is a template of form fields
+    sent with the password; `name` prefixes the element ids."""
     return dialog(
         "dialogs/password.html", title=title, cancel_url=cancel_url, trail=trail, product=product, name=name,
         body=body, action_url=action_url, button=button, button_class=button_class, error=error,
-        keep=keep or {}, **context,
+        keep=keep or {}, fields=fields, **context,
     )  # fmt: skip
 
 

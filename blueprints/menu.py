@@ -9,6 +9,7 @@ class MenuItem:
     label: str
     endpoint: str | None  # None: announced in the menu, arriving in a later release
     permissions: tuple[str, ...]
+    unnamed_only: bool = False  # only an unnamed (innominate) product has it
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,10 @@ MENU = (
         (
             MenuItem("Carga de lotes", "batches.upload", ("batch.upload", "batch.confirm", "batch.delete")),
             MenuItem("Autorización", "authorization.index", ("batch.sign", "batch.authorize")),
-            MenuItem("Tarjetas innominadas - Solicitud", None, ("innominate.request",)),
-            MenuItem("Tarjetas innominadas - Afiliación", None, ("innominate.affiliate",)),
+            MenuItem("Tarjetas innominadas - Solicitud", "innominate.request_form", ("innominate.request",), True),
+            MenuItem("Tarjetas innominadas - Afiliación", "innominate.affiliation", ("innominate.affiliate",), True),
         ),
-        ("batches", "authorization"),
+        ("batches", "authorization", "innominate"),
     ),
     MenuSection(
         "Consultas",
@@ -69,10 +70,12 @@ def section(label: str) -> MenuSection:
     return next(s for s in MENU if s.label == label)
 
 
-def visible_menu(perms: frozenset) -> list[tuple[MenuSection, list[MenuItem]]]:
-    """The sections and items the user may use; the rest are not shown (and answer 403)."""
+def visible_menu(perms: frozenset, named: bool = True) -> list[tuple[MenuSection, list[MenuItem]]]:
+    """The sections and items the user may use on a product (named or not); the rest are not
+    shown (and answer 403, or 404 for an unnamed-only page of a named product)."""
     result = []
     for sec in MENU:
         if perms.intersection(sec.permissions):
-            result.append((sec, [i for i in sec.items if perms.intersection(i.permissions)]))
+            items = [i for i in sec.items if perms.intersection(i.permissions) and not (named and i.unnamed_only)]
+            result.append((sec, items))
     return result

@@ -25,7 +25,7 @@ from flask import request as flask_request
 from peewee import SQL, Tuple, fn
 
 # The query arguments a table's pager carries to the next page: search text and criteria.
-PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado")
+PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado", "buscar", "lote")
 MAX_SKIP_PAGES = 2  # how far from the current page a cursor link reaches (the pager shows ±2)
 
 

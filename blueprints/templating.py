@@ -3,7 +3,6 @@ pager's `page_url`, and the layout context (the selector's company and product, 
 
 from datetime import UTC, datetime
 
-from babel.dates import format_date, format_datetime
 from flask import Flask
 from flask_login import current_user
 
@@ -21,17 +20,19 @@ def register(app: Flask) -> None:
     def _money(cents):
         return format_cop(cents or 0)
 
+    # DD/MM/AAAA and HH:MM:SS are digits only, the same in every locale: strftime writes them
+    # (Babel's format_date parsed the locale and the pattern again for every cell of a table).
     @app.template_filter("date")
     def _date(value):
         if value is None:
             return ""
-        return format_date(_local(value), "dd/MM/yyyy", locale="es_CO")
+        return _local(value).strftime("%d/%m/%Y")
 
     @app.template_filter("datetime")
     def _datetime(value):
         if value is None:
             return ""
-        return format_datetime(_local(value), "dd/MM/yyyy HH:mm:ss", locale="es_CO")
+        return _local(value).strftime("%d/%m/%Y %H:%M:%S")
 
     @app.template_filter("batch_type")
     def _batch_type(kind):
@@ -62,7 +63,7 @@ def register(app: Flask) -> None:
                 selected_company=company,
                 selected_product=product,
                 user_companies=user_companies(),
-                menu=visible_menu(perms) if product else [],
+                menu=visible_menu(perms, product.named) if product else [],
             )
         return ctx
 

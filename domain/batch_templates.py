@@ -204,3 +204,22 @@ def _restamp(xlsx: bytes) -> bytes:
     """The same zip with every entry dated FIXED_TIME (openpyxl uses the current time)."""
     with zipfile.ZipFile(io.BytesIO(xlsx)) as source:
         return _zip([(info.filename, source.read(info)) for info in source.infolist()])
+
+
+def affiliation_xlsx_bytes(cards) -> bytes:
+    """The ARCHIVO DE AFILIACIÓN DE TARJETAHABIENTES of a request: the AFI template with one row
+    per unaffiliated card, (masked number, reference, branch code) filled in. The user writes the
+    people in the rows of the cards handed out, deletes the other rows and uploads it as AFI."""
+    spec = layout("AFI")
+    wb = Workbook()
+    ws = wb.active
+    _fill_layout_sheet(ws, spec)
+    _fill_notes_sheet(wb.create_sheet("Notas"), spec)
+    for row, (masked, reference, branch) in enumerate(cards, start=HEADER_ROW + 1):
+        for column, value in enumerate((masked, str(reference), branch), start=1):
+            ws.cell(row, column, value).number_format = TEXT_FORMAT
+    wb.properties.creator = "Conexión Empresas"
+    wb.properties.title = spec.title.capitalize()
+    raw = io.BytesIO()
+    wb.save(raw)
+    return raw.getvalue()

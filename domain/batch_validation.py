@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -34,6 +34,12 @@ MSG_HOLDER = "El empleado ya está asociado a la empresa para el producto dado"
 MSG_NOT_HOLDER = "El empleado no está asociado a la empresa para el producto dado"
 MSG_CARD = "El número de tarjeta es inválido"
 MSG_CARD_AFFILIATED = "La tarjeta ya está afiliada"
+MSG_CARD_AMBIGUOUS = (
+    "El número de tarjeta corresponde a más de una tarjeta sin afiliar: escribe su REFERENCIA "
+    "(la trae el archivo de afiliación)"
+)
+MSG_REFERENCE = "La REFERENCIA no corresponde a una tarjeta innominada de este producto"
+MSG_REFERENCE_CARD = "El NO. TARJETA no corresponde a la REFERENCIA"
 MSG_AMOUNT_POSITIVE = "El monto debe ser mayor que 0"
 MSG_AMOUNT_LIMIT = "El monto supera el límite por tarjeta"
 MSG_COUNT = "El número de registros indicado no corresponde con los registros en el archivo"
@@ -81,6 +87,12 @@ class Facts:
     unaffiliated_cards: frozenset[str]  # AFI: masked numbers of the product's unnamed cards without cardholder
     affiliated_cards: frozenset[str]  # AFI: the same, already affiliated
     today: date
+    # AFI, by the card's REFERENCIA (its serial, as text): (masked number, affiliated yet).
+    references: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+    # AFI, by masked number alone: the serial of the one unaffiliated card it names, and the
+    # masked numbers that name several (the file must then give the REFERENCIA).
+    unaffiliated_serials: Mapping[str, int] = field(default_factory=dict)
+    ambiguous_cards: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -326,6 +338,17 @@ def _column_text(rows, index: int) -> list[str]:
     return [v.strip() if (v := values[index]).__class__ is str else cell_text(v) for _line, values in rows]
 
 
+REFERENCE = "REFERENCIA"
+
+
+def _reference_text(text: str) -> str:
+    """A REFERENCIA as compared: digits only ("000123" and an Excel number 123 are the same card)."""
+    text = text.strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.lstrip("0") or ("0" if text else "") if text.isascii() and text.isdigit() else text
+
+
 def _repeated(keys) -> set[str]:
     counts = Counter(keys)
     counts.pop("", None)
@@ -358,6 +381,7 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
     i_address, i_city = columns["DIRECCION DE RESIDENCIA"], columns["CIUDAD DE RESIDENCIA"]
     i_phone, i_mobile, i_email = columns["TELEFONO FIJO"], columns["TELEFONO CELULAR"], columns["CORREO ELECTRONICO"]
     i_card = columns.get("NO. TARJETA", -1)
+    i_reference = columns.get(REFERENCE, -1)
 
     i_postal, i_correspondence = columns[POSTAL_CODE], columns[CORRESPONDENCE_ADDRESS]
     i_correspondence_postal = columns[CORRESPONDENCE_POSTAL_CODE]
@@ -366,7 +390,13 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
     email_keys = [e.lower() for e in _column_text(rows, i_email)]
     email_first = _first_lines(rows, email_keys)
     card_keys = _column_text(rows, i_card) if afi else None
-    card_repeated = _repeated(card_keys) if afi else set()
+    reference_keys = [_reference_text(v) for v in _column_text(rows, i_reference)] if afi else None
+    # One card per person: the same card twice in the file, named by REFERENCIA or, without one, by NO. TARJETA.
+    card_repeated = (
+        _repeated([f"r:{r}" if r else f"m:{c}" if c else "" for r, c in zip(reference_keys, card_keys, strict=True)])
+        if afi
+        else set()
+    )
 
     # Pass 2 is a generator: everything above runs now, the rows are checked when consumed.
     # The checks are written out (no loop over columns, no helper per cell): 100k rows in ~0.35 s.
@@ -377,6 +407,7 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
         )
         holders, today = facts.holders, facts.today
         unaffiliated, affiliated = facts.unaffiliated_cards, facts.affiliated_cards
+        references, serials, ambiguous = facts.references, facts.unaffiliated_serials, facts.ambiguous_cards
         type_cache, date_cache, marital_cache, sex_cache = {}, {}, {}, {}
         surname1_cache, surname2_cache, name1_cache, name2_cache = {}, {}, {}, {}
         req_branch, req_type, req_number = msg_required(SUCURSAL), msg_required(TIPO_ID), msg_required(NRO_ID)
@@ -395,7 +426,7 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
         postal_ok = _POSTAL_CODE
         req_card, rep_card = msg_required("NO. TARJETA"), msg_repeated("NO. TARJETA")
         email_ok, phone_ok, mobile_ok, branch_ok = _EMAIL, _PHONE, _MOBILE, _BRANCH
-        card = None
+        card = serial = None
 
         for position, (line, values) in enumerate(rows):
             early = row_errors.get(line)
@@ -407,16 +438,29 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
             errors = []
 
             if afi:
-                card = card_keys[position]
-                if not card:
-                    errors.append(req_card)
-                else:
-                    if card in affiliated:
+                card, reference, serial = card_keys[position], reference_keys[position], None
+                if reference:
+                    known = references.get(reference)
+                    if known is None:
+                        errors.append(MSG_REFERENCE)
+                    elif card and card != known[0]:
+                        errors.append(MSG_REFERENCE_CARD)
+                    elif known[1]:
                         errors.append(MSG_CARD_AFFILIATED)
-                    elif card not in unaffiliated:
-                        errors.append(MSG_CARD)
-                    if card in card_repeated:
-                        errors.append(rep_card)
+                    else:
+                        card, serial = known[0], int(reference)
+                elif not card:
+                    errors.append(req_card)
+                elif card in ambiguous:
+                    errors.append(MSG_CARD_AMBIGUOUS)
+                elif card in unaffiliated:
+                    serial = serials.get(card)
+                elif card in affiliated:
+                    errors.append(MSG_CARD_AFFILIATED)
+                else:
+                    errors.append(MSG_CARD)
+                if (f"r:{reference}" if reference else f"m:{card}") in card_repeated:
+                    errors.append(rep_card)
 
             code = t[i_branch]
             if not code:
@@ -576,6 +620,7 @@ def _validate_person(sheet: Sheet, facts: Facts, columns: dict[str, int], row_er
             }
             if afi:
                 record["card"] = card
+                record["serial"] = serial
             yield Outcome(line, values, record, errors)
 
     return outcomes()

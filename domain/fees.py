@@ -3,8 +3,9 @@ to the batches of an order. Money is integer centavos in and out; inside, exact 
 
 Per batch (`BatchCost`):
     amount              = Σ record amounts
-    card_price_total    = records × unit_price (EMI: named price, INN: unnamed price;
-                          AFI assigns existing cards and REC creates none: 0)
+    card_price_total    = records × unit_price (EMI: named price, INN: unnamed price,
+                          AFI: the affiliation fee, 0 unless the product sets one;
+                          REC creates no card: 0)
     distribution        = distribution_cost, once per batch that creates new cards
                           (EMI, INN with at least one record); else 0
     recharge_commission = Σ over REC records of max(recharge_rate × amount, recharge_min)
@@ -54,6 +55,8 @@ _ONE = Decimal(1)
 
 # Batch types that create new cards: they pay a card price per record and one distribution.
 _NEW_CARDS = {BatchKind.EMI: "card_price_named", BatchKind.INN: "card_price_unnamed"}
+# The price per record of each type (AFI gives existing cards a holder: its fee, no distribution).
+_UNIT_PRICE = {**_NEW_CARDS, BatchKind.AFI: "affiliation_fee"}
 
 
 def round_cents(value: Decimal) -> int:
@@ -96,9 +99,10 @@ class FeeSchedule:
     recharge_min: int = 0
     iva_rate: Decimal = Decimal("0.19")
     gmf_rate: Decimal = Decimal("0.004")
+    affiliation_fee: int = 0
 
     def __post_init__(self):
-        for name in ("card_price_named", "card_price_unnamed", "distribution_cost", "recharge_min"):
+        for name in ("card_price_named", "card_price_unnamed", "distribution_cost", "recharge_min", "affiliation_fee"):
             _cents(name, getattr(self, name))
         for name in ("recharge_rate", "iva_rate", "gmf_rate"):
             object.__setattr__(self, name, _rate(name, getattr(self, name)))
@@ -114,6 +118,7 @@ class FeeSchedule:
             recharge_min=product.recharge_min,
             iva_rate=product.iva_rate,
             gmf_rate=product.gmf_rate,
+            affiliation_fee=product.affiliation_fee,
         )
 
 
@@ -196,10 +201,10 @@ def batch_cost(batch: BatchInput, fees: FeeSchedule) -> BatchCost:
     if not isinstance(fees, FeeSchedule):
         raise TypeError("se esperaba un FeeSchedule")
     kind = batch.kind
-    price_field = _NEW_CARDS.get(kind)
+    price_field = _UNIT_PRICE.get(kind)
     unit_price = getattr(fees, price_field) if price_field else 0
     card_price_total = batch.records * unit_price
-    distribution = fees.distribution_cost if price_field and batch.records else 0
+    distribution = fees.distribution_cost if kind in _NEW_CARDS and batch.records else 0
     amount = sum(batch.amounts)
     with localcontext(_EXACT):
         if kind is BatchKind.REC:

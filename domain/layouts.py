@@ -200,7 +200,15 @@ AFI_COLUMNS: tuple[Column, ...] = (
         True,
         "Número de tarjeta tal como aparece (enmascarado) en el archivo de afiliación "
         "descargado en Tarjetas innominadas - Afiliación; la tarjeta no debe estar afiliada",
-        "*****579053",
+        "450714******9053",
+        ColumnKind.CODE,
+    ),
+    Column(
+        "REFERENCIA",
+        False,
+        "Referencia de la tarjeta, tal como la trae el archivo de afiliación; identifica la tarjeta "
+        "cuando dos tarjetas sin afiliar tienen el mismo número enmascarado",
+        "1042",
         ColumnKind.CODE,
     ),
     *EMI_COLUMNS,

@@ -5,7 +5,7 @@ applies on the next one); each query is compiled once (bulk.Prepared), since bui
 SQL cost more than SQLite running it."""
 
 from bulk import Prepared
-from models import Company, Product, UserCompany, UserPermission
+from models import Company, Product, User, UserCompany, UserPermission
 
 _USER_COMPANIES = Prepared(
     lambda user: Company.select().join(UserCompany).where(UserCompany.user == user).order_by(Company.name)
@@ -19,6 +19,13 @@ _PRODUCT_AND_SIBLINGS = Prepared(
     )
 )
 _PERMISSIONS = Prepared(UserPermission.of)
+_USER = Prepared(lambda user: User.select().where(User.id == user))
+
+
+def user(user_id: int) -> User | None:
+    """The user of a session (read on every request: a block or a password change applies at once)."""
+    rows = _USER.models(user_id)
+    return rows[0] if rows else None
 
 
 def user_companies(user_id: int) -> list[Company]:

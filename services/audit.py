@@ -45,6 +45,8 @@ class Event(StrEnum):
     BATCH_DELETE = "batch:delete"
     BATCH_SIGN = "batch:sign"
     BATCH_UNSIGN = "batch:unsign"
+    INNOMINATE_REQUEST = "innominate:request"
+    CARD_AFFILIATE = "card:affiliate"
     ORDER_CREATE = "order:create"
     ORDER_VOID = "order:void"
     ORDER_PAY = "order:pay"

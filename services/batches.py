@@ -14,7 +14,7 @@ import orjson
 from flask import current_app
 from peewee import JOIN, IntegrityError
 
-from bulk import insert_rows
+from bulk import insert_rows, unhurried_commit
 from domain.batch_files import MAX_BYTES, MAX_RECORDS, FileRejected, Sheet, read_batch, read_head
 from domain.batch_validation import Facts, validate
 from domain.clock import local_today
@@ -72,7 +72,7 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
         raise Refused(ALREADY_REGISTERED)
     try:
         with db.atomic():  # all or nothing: the job never sees a batch without its file
-            batch = _create_numbered(
+            batch = create_numbered(
                 company=product.company_id,
                 product=product,
                 kind=kind,
@@ -118,7 +118,7 @@ def _alive_with_hash(product, digest) -> bool:
     )
 
 
-def _create_numbered(**fields) -> Batch:
+def create_numbered(**fields) -> Batch:
     """Create a batch numbered AAMMDDnn (date + daily sequence per company), retrying on a race."""
     prefix = local_today().strftime("%y%m%d")
     for _attempt in range(10):
@@ -177,31 +177,44 @@ def claim_next() -> tuple[Batch, str] | None:
 
 def facts_for(batch: Batch) -> Facts:
     """The database facts the validation rules need, looked up once per batch."""
-    product = batch.product
+    return facts_for_product(batch.product)
+
+
+def facts_for_product(product: Product) -> Facts:
+    """The facts of validating a file of `product` (the «Afiliar» dialog validates one row)."""
     cards = (
-        Card.select(Card.masked_pan, Card.status, Person.id_type, Person.id_number)
+        Card.select(Card.masked_pan, Card.status, Card.serial, Person.id_type, Person.id_number)
         .join(Person, JOIN.LEFT_OUTER, on=(Card.person == Person.id))
         .where(Card.product == product)
     )
     holders, active, unaffiliated, affiliated = set(), set(), set(), set()
+    references, serials, ambiguous = {}, {}, set()
     for row in cards.tuples():
-        masked, status, id_type, id_number = row
+        masked, status, serial, id_type, id_number = row
+        if serial is not None:
+            references[str(serial)] = (masked, id_type is not None)
         if id_type is None:
+            if masked in unaffiliated:
+                ambiguous.add(masked)
             unaffiliated.add(masked)
+            serials[masked] = serial
             continue
         affiliated.add(masked)
         holders.add((id_type, id_number))
         if status == Card.ACTIVE:
             active.add((id_type, id_number))
     return Facts(
-        company_nit=batch.company.nit,
-        branch_codes=frozenset(b.code for b in Branch.select(Branch.code).where(Branch.company == batch.company_id)),
+        company_nit=product.company.nit,
+        branch_codes=frozenset(b.code for b in Branch.select(Branch.code).where(Branch.company == product.company_id)),
         card_limit=product.card_limit,
         holders=frozenset(holders),
         active_holders=frozenset(active),
         unaffiliated_cards=frozenset(unaffiliated),
         affiliated_cards=frozenset(affiliated),
         today=local_today(),
+        references=references,
+        unaffiliated_serials={m: s for m, s in serials.items() if m not in ambiguous},
+        ambiguous_cards=frozenset(ambiguous),
     )
 
 
@@ -251,7 +264,7 @@ def _run_validation(batch: Batch, token: str) -> bool:
         else:
             r = outcome.record
             record_rows.append(
-                (batch.id, outcome.line, r["id_type"], r["id_number"], r.get("amount", 0), _record_json(r))
+                (batch.id, outcome.line, r["id_type"], r["id_number"], r.get("amount", 0), record_json(r))
             )
             amount += r.get("amount", 0)
         if len(record_rows) + len(error_rows) >= CHUNK:
@@ -290,7 +303,7 @@ def _raw_json(values) -> str:
     return orjson.dumps([DATE_TAG + v.isoformat() if isinstance(v, date) else v for v in values], default=str).decode()
 
 
-def _record_json(record: dict) -> str:
+def record_json(record: dict) -> str:
     return orjson.dumps(record, default=str).decode()
 
 
@@ -304,6 +317,7 @@ def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors,
     """Insert one chunk and its progress in one transaction; abort if the claim was lost
     (batch deleted meanwhile, or re-claimed after we were presumed dead)."""
     with db.atomic() as transaction:
+        unhurried_commit()  # lost in a server crash, the chunk is validated again (bulk.py)
         still_ours = (
             Batch.update(
                 processed_records=position,

@@ -91,21 +91,31 @@ def criteria_from(args) -> tuple[Criteria, list[str]]:
         errors.append("Selecciona 5 días, 10 días o un rango de fechas")
     start = end = None
     if first or last:
-        (start, start_why), (end, end_why) = _read_date(first), _read_date(last)
-        if first and start is None:
-            errors.append(_date_error("fecha inicial", first, start_why))
-        if last and end is None:
-            errors.append(_date_error("fecha final", last, end_why))
-        if not (first and last):
-            errors.append("Indica la fecha inicial y la fecha final")
-        elif start and end:
-            if start > end:
-                errors.append("La fecha inicial no puede ser posterior a la fecha final")
-            elif (end - start).days > MAX_RANGE_DAYS or end > _add_months(start, 3):
-                errors.append("El rango de fechas no puede superar 3 meses")
+        start, end, range_errors = read_range(first, last)
+        errors += range_errors
         if errors:
             start = end = None
     return Criteria(start, end, status), errors
+
+
+def read_range(first: str | None, last: str | None) -> tuple[date | None, date | None, list[str]]:
+    """Fecha inicial – Fecha final (DD/MM/AAAA, both required, at most 3 months apart): the
+    dates, or (None, None, the Spanish errors)."""
+    first, last = (first or "").strip(), (last or "").strip()
+    errors = []
+    (start, start_why), (end, end_why) = _read_date(first), _read_date(last)
+    if first and start is None:
+        errors.append(_date_error("fecha inicial", first, start_why))
+    if last and end is None:
+        errors.append(_date_error("fecha final", last, end_why))
+    if not (first and last):
+        errors.append("Indica la fecha inicial y la fecha final")
+    elif start and end:
+        if start > end:
+            errors.append("La fecha inicial no puede ser posterior a la fecha final")
+        elif (end - start).days > MAX_RANGE_DAYS or end > _add_months(start, 3):
+            errors.append("El rango de fechas no puede superar 3 meses")
+    return (None, None, errors) if errors else (start, end, [])
 
 
 def _add_months(day: date, months: int) -> date:
@@ -119,7 +129,7 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, 28))
 
 
-def _utc_bound(day: date) -> datetime:
+def utc_bound(day: date) -> datetime:
     """Start of `day` in Bogotá as naive UTC (how timestamps are stored)."""
     local = datetime.combine(day, time.min, tzinfo=BOGOTA)
     return local.astimezone(UTC).replace(tzinfo=None)
@@ -128,9 +138,9 @@ def _utc_bound(day: date) -> datetime:
 def search(product: Product, criteria: Criteria, text: str = ""):
     query = ServiceOrder.select().where(ServiceOrder.product == product)
     if criteria.start:
-        query = query.where(ServiceOrder.created_at >= _utc_bound(criteria.start))
+        query = query.where(ServiceOrder.created_at >= utc_bound(criteria.start))
     if criteria.end:
-        query = query.where(ServiceOrder.created_at < _utc_bound(criteria.end + timedelta(days=1)))
+        query = query.where(ServiceOrder.created_at < utc_bound(criteria.end + timedelta(days=1)))
     if criteria.status:
         query = query.where(ServiceOrder.status == criteria.status)
     text = (text or "").strip()
@@ -283,6 +293,39 @@ def _settle(order: ServiceOrder, company: Company) -> None:
             Batch.update(status=Batch.IN_PROCESS).where(
                 (Batch.order == order.id) & (Batch.status == Batch.IN_ORDER)
             ).execute()
+
+
+def pay_without_code(order: ServiceOrder, user: User) -> ServiceOrder:
+    """The demo data's payments (seed.py): the bank debit and settlement of `pay`, without the
+    e-mailed code nobody is there to read. Never reached from a view."""
+    claimed = (
+        ServiceOrder.update(status=ServiceOrder.PAYING, paid_by=user.id, claimed_at=utcnow(), pay_message="")
+        .where((ServiceOrder.id == order.id) & (ServiceOrder.status == ServiceOrder.PENDING_PAYMENT))
+        .execute()
+    )
+    if not claimed:
+        raise Refused(_not_payable(ServiceOrder.get_by_id(order.id)))
+    return _charge(ServiceOrder.get_by_id(order.id), user)
+
+
+def settle_free(order: ServiceOrder, user: User) -> bool:
+    """An order with nothing to pay (Total a pagar $ 0, e.g. a free affiliation) goes to
+    processing without a code: no money moves, so there is nothing for a code to protect.
+    False if the order is not free or no longer pending."""
+    claimed = (
+        ServiceOrder.update(status=ServiceOrder.PAYING, paid_by=user.id, claimed_at=utcnow(), pay_message="")
+        .where(
+            (ServiceOrder.id == order.id)
+            & (ServiceOrder.status == ServiceOrder.PENDING_PAYMENT)
+            & (ServiceOrder.total_to_pay == 0)
+        )
+        .execute()
+    )
+    if not claimed:
+        return False
+    record_event(Event.ORDER_PAY, user, order.company, obj=f"orden:{order.id}", detail="sin costo")
+    _settle(ServiceOrder.get_by_id(order.id), Company.get_by_id(order.company_id))
+    return True
 
 
 def settle_stuck_payments(limit: int = 20) -> int:

@@ -31,7 +31,7 @@ from adapters.processor import (
     default_processor,
     product_terms,
 )
-from bulk import is_sqlite
+from bulk import is_sqlite, unhurried_commit
 from models import Batch, BatchRecord, ServiceOrder, db, utcnow
 from services import leases
 from services.batches import no_cyclic_gc
@@ -45,10 +45,14 @@ MAX_FAILURES = 5  # failed runs before an order is marked for attention (ORDER_M
 
 VALID, PROCESSED, REJECTED = BatchRecord.VALID, BatchRecord.PROCESSED, BatchRecord.REJECTED
 # Raw SQL: peewee would spend longer turning 5,000 rows into tuples than SQLite takes to read them.
+# A chunk is the records still VALIDO in a window of CHUNK lines: bounded on both sides, so the
+# database reads those lines only, whatever its planner believes (PostgreSQL, without statistics
+# on a table just filled, read every remaining line of the batch and sorted it, for every chunk).
 RECORDS_SQL = (
     "SELECT id, line, id_type, id_number, amount, data FROM batch_record "
-    "WHERE batch_id = ? AND status = ? AND line > ? ORDER BY line LIMIT ?"
+    "WHERE batch_id = ? AND status = ? AND line > ? AND line <= ? ORDER BY line"
 )
+NEXT_LINE_SQL = "SELECT MIN(line) FROM batch_record WHERE batch_id = ? AND status = ? AND line > ?"
 DESCRIPTION_MAX = 200
 
 
@@ -159,10 +163,11 @@ def _process_chunk(order, token, batch, terms, processor, handler, after: int):
     """One chunk in one transaction: the last line done, None when no record is left, False if
     the claim was lost (everything of the chunk rolled back)."""
     with db.atomic() as transaction:
+        unhurried_commit()
         if not _keep_claim(order, token):
             transaction.rollback()
             return False
-        rows = db.execute_sql(RECORDS_SQL.replace("?", db.param), (batch.id, VALID, after, CHUNK)).fetchall()
+        rows = _next_records(batch, after)
         if not rows:
             return None
         results = handler(processor, terms, batch, rows)
@@ -177,6 +182,21 @@ def _process_chunk(order, token, batch, terms, processor, handler, after: int):
             transaction.rollback()
             return False
     return rows[-1][1]
+
+
+def _next_records(batch: Batch, after: int) -> list[tuple]:
+    """The next chunk: the VALIDO records of the CHUNK lines after `after` or, if that window
+    has none (lines done before a crash, or lines that were errors) or this is the run's first
+    chunk (`after` -1), of the window starting at the next VALIDO line. Empty when none is left."""
+    sql = RECORDS_SQL.replace("?", db.param)
+    if after >= 0:  # the first chunk of a run starts at the first VALIDO line
+        rows = db.execute_sql(sql, (batch.id, VALID, after, after + CHUNK)).fetchall()
+        if rows:
+            return rows
+    (first,) = db.execute_sql(NEXT_LINE_SQL.replace("?", db.param), (batch.id, VALID, after)).fetchone()
+    if first is None:
+        return []
+    return db.execute_sql(sql, (batch.id, VALID, first - 1, first - 1 + CHUNK)).fetchall()
 
 
 def _ours(order, token):
@@ -258,7 +278,15 @@ def _issue_named(processor: CardProcessor, terms: ProductTerms, batch: Batch, ro
 
 
 def _issue_innominate(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
-    return processor.issue(terms, [IssueRequest(row[0], None) for row in rows])
+    """INN: a stock card per record, with the request's embossed lines and branch (the same in
+    every record of the request: services/innominate.py)."""
+    requests = []
+    for record_id, *_rest, data in rows:
+        record = orjson.loads(data)
+        requests.append(
+            IssueRequest(record_id, None, record.get("line1", ""), record.get("line2", ""), record.get("branch_id"))
+        )
+    return processor.issue(terms, requests)
 
 
 def _credit(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
@@ -275,7 +303,12 @@ def _assign(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: l
     requests = []
     for record_id, *_rest, data in rows:
         record = orjson.loads(data)
-        requests.append(AssignRequest(record_id, str(record.get("card") or ""), Holder.from_record(record)))
+        serial = record.get("serial")
+        requests.append(
+            AssignRequest(
+                record_id, str(record.get("card") or ""), Holder.from_record(record), int(serial) if serial else None
+            )
+        )
     return processor.assign(terms, requests)
 
 

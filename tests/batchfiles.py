@@ -122,7 +122,8 @@ def rec_rows(n: int, start: int = 1, bad_every: int = 0, amount: str = "150000.0
 def afi_rows(n: int, start: int = 1, bad_every: int = 0) -> list[dict]:
     """n AFI rows: card masked_card(i) for person i."""
     return [
-        _spoil({"NO. TARJETA": masked_card(i), **person(i)}, i, bad_every, EMI_BAD) for i in range(start, start + n)
+        _spoil({"NO. TARJETA": masked_card(i), "REFERENCIA": "", **person(i)}, i, bad_every, EMI_BAD)
+        for i in range(start, start + n)
     ]
 
 

@@ -18,11 +18,13 @@ from models import (
     BankAccount,
     BankMovement,
     Branch,
+    Card,
     Company,
     OutboxMessage,
     PasswordHistory,
     Product,
     SchemaVersion,
+    ServiceOrder,
     User,
     UserCompany,
     UserPermission,
@@ -340,6 +342,7 @@ def test_unnamed_product(cli, company):
 MONEY_OPTIONS = [
     ("--card-price-unnamed", "card_price_unnamed"),
     ("--distribution-cost", "distribution_cost"),
+    ("--affiliation-fee", "affiliation_fee"),
     ("--recharge-min", "recharge_min"),
     ("--card-limit", "card_limit"),
     ("--transfer-fee", "transfer_fee"),
@@ -699,7 +702,18 @@ def test_user_unblock_unknown(cli):
 
 SEED_PERMS = {
     "jhomez": ("900291499", ALL),
-    "firmante": ("9013434540", {"batch.upload", "batch.confirm", "batch.delete", "batch.sign", "order.view"}),
+    "firmante": (
+        "9013434540",
+        {
+            "batch.upload",
+            "batch.confirm",
+            "batch.delete",
+            "batch.sign",
+            "order.view",
+            "innominate.request",
+            "innominate.affiliate",
+        },
+    ),  # fmt: skip
     "autorizador": (
         "9013434540",
         {
@@ -727,11 +741,11 @@ def test_seed_demo(cli):
     jahc = Company.get(Company.nit == "900291499")
     assert (jahc.name, jahc.signatures) == ("JAHC TECHNOLOGIES", 1)
     assert sorted(b.code for b in jahc.branches) == ["1", "73"]
-    assert SimulatedBank().balance(jahc.bank_account) == 10_000_000_000
+    assert SimulatedBank().balance(jahc.bank_account) == 10_000_000_000 - _paid(jahc)
 
     coop = Company.get(Company.nit == "9013434540")
     assert (coop.name, coop.signatures) == ("EMPRESA DE PRUEBA COOP", 2)
-    assert SimulatedBank().balance(coop.bank_account) == 5_000_000_000
+    assert SimulatedBank().balance(coop.bank_account) == 5_000_000_000 - _paid(coop)
     assert Company.select().count() == 2
 
     for company in (jahc, coop):
@@ -739,6 +753,12 @@ def test_seed_demo(cli):
         assert set(products) == {"Clásica / Visa", "Clásica In / Visa"}
         assert products["Clásica / Visa"].named is True
         assert products["Clásica In / Visa"].named is False
+        # The unnamed product's stock: one processed request of 20 cards, 3 of them affiliated.
+        cards = Card.select().where(Card.product == products["Clásica In / Visa"])
+        assert cards.count() == 20
+        assert [c.status for c in cards if c.person_id] == [Card.ACTIVE] * 3
+        assert {c.status for c in cards if not c.person_id} == {Card.NOT_AFFILIATED}
+        assert {(c.emboss_line1, c.emboss_line2) for c in cards} == {(company.name[:25], company.nit)}
         named = products["Clásica / Visa"]
         # The demo fees: $ 10,00 per card, $ 5.000,00 distribution, 1 % recharge (min $ 100,00).
         assert (named.card_price_named, named.distribution_cost, named.recharge_min) == (1_000, 500_000, 10_000)
@@ -777,6 +797,14 @@ def test_seed_demo_credentials(cli, username, password, must_change, terms):
     assert user.status == User.ACTIVE
 
 
+def _paid(company) -> int:
+    """What the demo's orders (the stock cards' request) took from the company's bank account."""
+    orders = ServiceOrder.select().where(ServiceOrder.company == company)
+    total = sum(o.total_to_pay for o in orders)
+    assert total > 0 and all(o.status == ServiceOrder.PROCESSED for o in orders)
+    return total
+
+
 def _counts():
     return [
         m.select().count()
@@ -802,7 +830,8 @@ def test_seed_demo_if_empty_twice_does_not_duplicate(cli):
     assert second.exit_code == 0, second.output
     assert second.output.startswith("La base de datos ya tiene datos; no se cargó la demostración.\n")
     assert _counts() == counts
-    assert SimulatedBank().balance(Company.get(Company.nit == "900291499").bank_account) == 10_000_000_000
+    jahc = Company.get(Company.nit == "900291499")
+    assert SimulatedBank().balance(jahc.bank_account) == 10_000_000_000 - _paid(jahc)
 
 
 def test_seed_demo_if_empty_leaves_an_existing_database_alone(cli, company):

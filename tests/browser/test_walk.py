@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from blueprints.help import CHAPTERS
-from models import Batch, Company, Product, User
+from models import Batch, Card, Company, Product, User
 from services import authorization
 from services import batches as batch_service
 from tests import batchfiles
@@ -37,6 +37,7 @@ class Screen:
 
     name: str
     url: str  # formatted with build_world's ids: {company} {product} {batch} {waiting} {order} {order_batch}
+    # and, on the unnamed product, {unnamed} {request} (the demo's stock request) {card} (one of its stock cards)
     users: tuple[str, ...] = ("jhomez", "firmante")
     public: bool = False  # seen logged out (login, recovery)
 
@@ -60,6 +61,11 @@ SCREENS = [
     Screen("detalle-orden", "/productos/{product}/ordenes/{order}"),
     Screen("registros-lote-orden", "/productos/{product}/ordenes/{order}/lotes/{order_batch}"),
     Screen("anular-sin-js", "/productos/{product}/ordenes/{order}/anular", users=("jhomez",)),
+    Screen("carga-lotes-innominada", "/productos/{unnamed}/lotes/carga"),
+    Screen("solicitud-innominadas", "/productos/{unnamed}/innominadas/solicitud"),
+    Screen("afiliacion", "/productos/{unnamed}/innominadas/afiliacion"),
+    Screen("detalle-innominadas", "/productos/{unnamed}/innominadas/afiliacion/{request}"),
+    Screen("afiliar-sin-js", "/productos/{unnamed}/innominadas/tarjetas/{card}/afiliar"),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),
@@ -71,8 +77,16 @@ SCREENS = [
 ]
 
 
-def _product(nit):
-    return Product.select().join(Company).where((Company.nit == nit) & (Product.name == "Clásica / Visa")).get()
+def _product(nit, name="Clásica / Visa"):
+    return Product.select().join(Company).where((Company.nit == nit) & (Product.name == name)).get()
+
+
+def _stock(nit) -> dict:
+    """The demo's unnamed product, its processed request and one of its stock cards."""
+    unnamed = _product(nit, "Clásica In / Visa")
+    request = Batch.get((Batch.product == unnamed) & (Batch.kind == "INN"))
+    card = Card.select().where((Card.product == unnamed) & Card.person.is_null()).order_by(Card.id).first()
+    return {"unnamed": unnamed.id, "request": request.id, "card": card.id}
 
 
 def _upload(user, product, start, count, branch=None, bad_every=0):
@@ -100,7 +114,7 @@ def build_world(app) -> dict[str, dict]:
         (order,) = authorization.authorize(product, [in_order.id], jhomez, "tipo")
         worlds["jhomez"] = {
             "company": product.company_id, "product": product.id, "batch": pending.id, "waiting": waiting.id,
-            "order": order.id, "order_batch": in_order.id,
+            "order": order.id, "order_batch": in_order.id, **_stock(USERS["jhomez"]),
         }  # fmt: skip
 
         firmante = User.get(User.username == "firmante")
@@ -118,7 +132,7 @@ def build_world(app) -> dict[str, dict]:
         (order,) = authorization.authorize(coop, [in_order.id], autorizador, "tipo")
         worlds["firmante"] = {
             "company": coop.company_id, "product": coop.id, "batch": pending.id, "waiting": to_sign.id,
-            "order": order.id, "order_batch": in_order.id,
+            "order": order.id, "order_batch": in_order.id, **_stock(USERS["firmante"]),
         }  # fmt: skip
     return worlds
 

@@ -118,7 +118,7 @@ def test_valid_emi_row_gives_the_normalized_record():
 def test_valid_afi_row_has_the_card():
     outcome = check("AFI")
     assert outcome.errors == [] and outcome.record["card"] == b.masked_card(1)
-    assert set(outcome.record) == set(check("EMI").record) | {"card"}
+    assert set(outcome.record) == set(check("EMI").record) | {"card", "serial"}
 
 
 def test_valid_rec_row():

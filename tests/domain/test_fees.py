@@ -575,6 +575,7 @@ def test_from_product_reads_the_fee_fields():
         recharge_min=10_000,
         iva_rate=Decimal("0.19"),
         gmf_rate=Decimal("0.004"),
+        affiliation_fee=0,
         name="Clásica / Visa",  # other attributes are ignored
     )
     assert FeeSchedule.from_product(product) == DEMO
@@ -598,3 +599,18 @@ def test_the_kind_is_a_batch_kind():
     assert emi("E", 1).kind is BatchKind.EMI
     assert BatchInput("E", BatchKind.INN, (), 1).kind is BatchKind.INN
     assert rec("R", 1, 2).records == 2
+
+
+def test_an_affiliation_costs_the_products_fee_per_card_and_no_distribution():
+    fees = FeeSchedule(card_price_unnamed=800, distribution_cost=500_000, affiliation_fee=2_500)
+    cost = batch_cost(BatchInput("A", BatchKind.AFI, records=4), fees)
+    assert (cost.unit_price, cost.card_price_total, cost.distribution) == (2_500, 10_000, 0)
+    free = batch_cost(BatchInput("A", BatchKind.AFI, records=4), FeeSchedule(distribution_cost=500_000))
+    assert (free.card_price_total, free.distribution, free.commission) == (0, 0, 0)
+
+
+def test_an_innominate_request_pays_the_unnamed_price_and_one_distribution():
+    cost = batch_cost(
+        BatchInput("I", BatchKind.INN, records=10), FeeSchedule(card_price_unnamed=800, distribution_cost=500_000)
+    )
+    assert (cost.card_price_total, cost.distribution, cost.commission) == (8_000, 500_000, 508_000)

@@ -49,11 +49,11 @@ def test_rec_columns_follow_the_spec():
     assert rec.column("DESCRIPCION").max_length == 38
 
 
-def test_afi_is_the_card_number_then_the_emi_columns():
+def test_afi_is_the_card_number_and_its_reference_then_the_emi_columns():
     afi = layout("AFI")
-    assert list(afi.column_names) == ["NO. TARJETA", *EMI_NAMES]
-    assert afi.columns[0].required
-    assert afi.columns[1:] == layout("EMI").columns
+    assert list(afi.column_names) == ["NO. TARJETA", "REFERENCIA", *EMI_NAMES]
+    assert afi.columns[0].required and not afi.columns[1].required  # the issuer's own file has no REFERENCIA
+    assert afi.columns[2:] == layout("EMI").columns
 
 
 def test_batch_type_names_and_codes():

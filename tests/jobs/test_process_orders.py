@@ -211,7 +211,7 @@ def test_innominate_cards_have_no_holder(product):
     order = make_order(product, ("INN", [(i, {"id_type": "", "id_number": "", "amount": 0}) for i in range(1, 6)]))
     assert processing.process_paid_orders() == 1
     cards = list(Card.select().order_by(Card.serial))
-    assert len(cards) == 5 and all(c.person_id is None and c.status == "ACTIVA" for c in cards)
+    assert len(cards) == 5 and all(c.person_id is None and c.status == Card.NOT_AFFILIATED for c in cards)
     assert len({c.masked_pan for c in cards}) == 5
     assert ServiceOrder.get_by_id(order.id).status == "PROCESADO"
 

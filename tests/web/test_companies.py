@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from models import Batch, Card, Company, ServiceOrder
+from models import Batch, Card, Company, ServiceOrder, UserPermission
 from tests.conftest import login, post
 from tests.factories import make_company, make_product, make_user
 
@@ -182,13 +182,15 @@ def test_sections_the_menu_hides_answer_403(client, logged, section, status):
 def test_section_page_lists_the_allowed_options(client, logged):
     product = logged["products"]["ALFA LTDA"][0]
     html = client.get(f"/productos/{product.id}/lotes").get_data(as_text=True)
-    for item in (
-        "Carga de lotes",
-        "Autorización",
-        "Tarjetas innominadas - Solicitud",
-        "Tarjetas innominadas - Afiliación",
-    ):
-        assert item in html
+    assert "Carga de lotes" in html and "Autorización" in html
+    assert "Tarjetas innominadas" not in html  # a named product has no stock cards
+
+
+def test_an_unnamed_products_section_lists_the_innominate_screens(client, logged):
+    product = logged["products"]["ALFA LTDA"][1]
+    UserPermission.create(user=logged["user"], product=product, permission="innominate.request")
+    html = client.get(f"/productos/{product.id}/lotes").get_data(as_text=True)
+    assert "Tarjetas innominadas - Solicitud" in html and "Tarjetas innominadas - Afiliación" not in html
 
 
 def test_user_with_company_but_no_permission_on_product_sees_no_menu(client, logged):

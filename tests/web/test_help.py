@@ -59,10 +59,8 @@ NOT_YET = (
     "Recargar la cuenta maestra",
     "Abonar a tarjeta",
     "Cargo a tarjeta",
-    "Líneas de embozo",
     "Exportar",
     "Tarjetas emitidas",
-    "se crea un lote de Emisión innominada",
 )
 
 
@@ -87,3 +85,15 @@ def test_every_menu_item_still_to_come_is_named_as_not_available(help_client):
         for item in section.items:
             if item.endpoint is not None:
                 assert f"<em>{item.label}</em>" not in paragraph
+
+
+def test_the_innominate_chapter_names_the_screens_labels_as_the_portal_shows_them(help_client):
+    html = help_client.get("/ayuda/tarjetas-innominadas").get_data(as_text=True)
+    for label in (
+        "Lotes &gt; Tarjetas innominadas - Solicitud", "Lotes &gt; Tarjetas innominadas - Afiliación",
+        "Cantidad de tarjetas", "Línea de embozo 1", "<strong>Procesar</strong>", "El lote fue procesado de forma exitosa.",
+        "ARCHIVO DE AFILIACIÓN DE TARJETAHABIENTES", "Afiliación (Id persona)", "<strong>Afiliar</strong>",
+        "Todas las tarjetas del lote han sido afiliadas.",
+    ):  # fmt: skip
+        assert label in html, label
+    assert "Tarjetas innominadas" in help.manual_html()

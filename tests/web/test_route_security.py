@@ -26,7 +26,7 @@ NEEDS_NO_PERMISSION = {
 }
 
 # The URL parameters this test knows how to point at one company's objects.
-OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id")
+OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -59,15 +59,27 @@ def _rule(app, endpoint, rule):
 
 
 def _company_objects(name, nit):
+    """A company whose (unnamed) product has a batch in an order, and a processed innominate
+    request (request_id) with one stock card (card_id)."""
     company = make_company(name, nit=nit)
-    product = make_product(company)
+    product = make_product(company, "Clásica In / Visa", named=False)
     order = ServiceOrder.create(company=company, product=product, status=ServiceOrder.PENDING_PAYMENT, records=1)
     batch = Batch.create(
         company=company, product=product, number=f"{nit[-6:]}01", kind="EMI", status=Batch.TO_AUTHORIZE,
         order=order, total_records=1, processed_records=1, valid_records=1,
     )  # fmt: skip
     models.BatchFile.create(batch=batch, content=b"", header='["TIPO ID", "NRO ID"]')  # as an upload stores it
-    return {"company_id": company.id, "product_id": product.id, "batch_id": batch.id, "order_id": order.id}
+    request = Batch.create(
+        company=company, product=product, number=f"{nit[-6:]}02", kind="INN", status=Batch.PROCESSED, total_records=1,
+    )  # fmt: skip
+    record = models.BatchRecord.create(batch=request, line=1, id_type="", id_number="", status="PROCESADO", data="{}")
+    card = models.Card.create(
+        product=product, masked_pan="450714******0001", status=models.Card.NOT_AFFILIATED, serial=1, record=record
+    )
+    return {
+        "company_id": company.id, "product_id": product.id, "batch_id": batch.id, "order_id": order.id,
+        "request_id": request.id, "card_id": card.id,
+    }  # fmt: skip
 
 
 @pytest.fixture
