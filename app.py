@@ -88,7 +88,7 @@ def _load_user(user_id: str):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, authorization, batches, companies, health, help, innominate, orders, settings
+    from blueprints import auth, authorization, batches, companies, health, help, innominate, master, orders, settings
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
@@ -97,6 +97,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(authorization.bp)
     app.register_blueprint(orders.bp)
     app.register_blueprint(innominate.bp)
+    app.register_blueprint(master.bp)
     app.register_blueprint(help.bp)
     app.register_blueprint(health.bp)
     if app.config["DEMO_MODE"]:

@@ -1,5 +1,5 @@
 """Operator command line: `flask db upgrade`, `flask company|branch|product|user ...`, `flask seed-demo`,
-`flask jobs status|retry`."""
+`flask jobs status|retry`, `flask ledger check`, `flask demo purchases`."""
 
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -19,10 +19,12 @@ branch_cli = AppGroup("branch", help="Sucursales.")
 product_cli = AppGroup("product", help="Productos, tarifas y límites.")
 user_cli = AppGroup("user", help="Usuarios.")
 jobs_cli = AppGroup("jobs", help="Trabajos en segundo plano: estado, reclamos en curso, fallas.")
+ledger_cli = AppGroup("ledger", help="Libro contable: comprobación de sus invariantes.")
+demo_cli = AppGroup("demo", help="Simulaciones para la demostración (compras con tarjetas).")
 
 
 def register_cli(app):
-    for group in (db_cli, company_cli, branch_cli, product_cli, user_cli, jobs_cli):
+    for group in (db_cli, company_cli, branch_cli, product_cli, user_cli, jobs_cli, ledger_cli, demo_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo)
     app.cli.add_command(outbox)
@@ -171,6 +173,10 @@ PRODUCT_OPTIONS = [
     click.option("--operation-max", type=MONEY),
     click.option("--daily-amount-max", type=MONEY),
     click.option("--daily-count-max", type=click.IntRange(1, 100000)),
+    click.option("--weekly-amount-max", type=MONEY, help="Monto máximo de abonos y cargos por semana"),
+    click.option("--fund-max", type=MONEY, help="Monto máximo por recarga de la cuenta maestra"),
+    click.option("--fund-daily-max", type=MONEY, help="Recargas de la cuenta maestra por día"),
+    click.option("--fund-monthly-max", type=MONEY, help="Recargas de la cuenta maestra por mes"),
 ]
 
 
@@ -332,6 +338,36 @@ def jobs_retry(order_id):
     if not processing.retry(order_id):
         raise click.ClickException(f"La orden {order_id} no está en proceso ni marcada para atención.")
     click.echo(f"La orden {order_id} se procesará de nuevo en la próxima ejecución del trabajo.")
+
+
+@ledger_cli.command("check")
+def ledger_check():
+    """Comprueba el libro contable: saldos, operaciones balanceadas y conciliación con el banco."""
+    from services import ledger_check as checks
+
+    problems = checks.check()
+    for line in problems:
+        click.echo(line)
+    if problems:
+        raise click.ClickException(f"El libro contable tiene {len(problems)} problema(s).")
+    accounts, operations = checks.counts()
+    click.echo(f"Libro contable correcto: {accounts} cuentas, {operations} operaciones")
+
+
+@demo_cli.command("purchases")
+@click.option("--count", type=click.IntRange(1, 100_000), default=10, show_default=True, help="Compras a simular")
+@click.option("--product-id", type=int, help="Solo tarjetas de este producto (por omisión, de todos)")
+def demo_purchases(count, product_id):
+    """El procesador simulado autoriza compras al azar con tarjetas activas que tienen saldo."""
+    from services import purchases
+
+    if product_id is not None and Product.get_or_none(Product.id == product_id) is None:
+        raise click.ClickException(f"No existe el producto {product_id}.")
+    made, total = purchases.simulate(count, product_id)
+    if made is None:
+        raise click.ClickException("No hay tarjetas activas con saldo disponible.")
+    click.echo(f"Compras autorizadas: {made} de {count}, por {format_cop(total)}.")
+    click.echo("El trabajo settle_purchases las lleva al libro contable (cada 60 s).")
 
 
 @click.command("seed-demo")

@@ -86,6 +86,30 @@ def funding_account(product) -> LedgerAccount:
     )
 
 
+def master_account(product) -> LedgerAccount:
+    """The company's cuenta maestra of a product (SPEC §9): funded from the company's bank
+    account, it credits and debits the product's cards and pays their commissions. Distinct
+    from the funding account, which backs the recharges of paid service orders."""
+    return account(
+        f"master:{product.id}",
+        f"Cuenta maestra de {product.name}",
+        LedgerAccount.MASTER,
+        company=product.company_id,
+        product=product.id,
+    )
+
+
+def purchases_account(product) -> LedgerAccount:
+    """What the product's cards paid at merchants (card → here, when the settlement job runs)."""
+    return account(
+        f"purchases:{product.id}",
+        f"Compras con tarjetas de {product.name}",
+        LedgerAccount.PURCHASES,
+        company=product.company_id,
+        product=product.id,
+    )
+
+
 def card_account_code(card_id: int) -> str:
     return f"card:{card_id}"
 

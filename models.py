@@ -21,6 +21,8 @@ from peewee import (
 )
 from playhouse.db_url import connect
 
+from domain.card_states import LABELS as CARD_LABELS
+from domain.card_states import CardState, takes_money
 from domain.permissions import PERMISSIONS
 
 db = DatabaseProxy()
@@ -187,6 +189,12 @@ class Product(BaseModel):
     operation_max = BigIntegerField(default=500_000_000)
     daily_amount_max = BigIntegerField(default=2_000_000_000)
     daily_count_max = IntegerField(default=100)
+    # Cuenta maestra (migration 7): card operations per week, and the funding of the master
+    # account from the company's bank account per deposit, day and month.
+    weekly_amount_max = BigIntegerField(default=10_000_000_000)
+    fund_max = BigIntegerField(default=2_000_000_000)
+    fund_daily_max = BigIntegerField(default=5_000_000_000)
+    fund_monthly_max = BigIntegerField(default=50_000_000_000)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -361,14 +369,14 @@ class Card(Labelled, BaseModel):
     """A prepaid card of a product. An innominate (stock) card is NO_AFILIADA, with no person,
     until an AFI batch gives it one: then it is ACTIVA (SPEC §8, §10a)."""
 
-    ACTIVE = "ACTIVA"
-    NOT_AFFILIATED = "NO_AFILIADA"
-    STATUS_LABELS = {ACTIVE: "Activa", NOT_AFFILIATED: "No afiliada"}
+    ACTIVE = CardState.ACTIVE.value
+    NOT_AFFILIATED = CardState.NOT_AFFILIATED.value
+    STATUS_LABELS = {state.value: text for state, text in CARD_LABELS.items()}
 
     product = ForeignKeyField(Product, backref="cards", on_delete="CASCADE")
     person = ForeignKeyField(Person, null=True, backref="cards", on_delete="SET NULL")
     masked_pan = CharField(max_length=19)
-    status = CharField(max_length=12, index=True)
+    status = CharField(max_length=20, index=True)  # domain/card_states.py (20 since migration 7)
     created_at = DateTimeField(default=utcnow)
     # Set by the card processor (adapters/processor.py); never the full card number.
     serial = BigIntegerField(null=True)
@@ -388,6 +396,11 @@ class Card(Labelled, BaseModel):
     @property
     def is_affiliated(self) -> bool:
         return self.person_id is not None
+
+    @property
+    def takes_money(self) -> bool:
+        """Credits, debits and balance inquiries (the cuenta maestra) are for active cards only."""
+        return takes_money(self.status)
 
     @property
     def masked_account(self) -> str:
@@ -646,6 +659,7 @@ class LedgerAccount(BaseModel):
     books), whose balance is minus what the program has taken from it."""
 
     EXTERNAL, REVENUE, TAX, FUNDING, CARD, MASTER = "EXTERNA", "INGRESO", "IMPUESTO", "FONDEO", "TARJETA", "MAESTRA"
+    PURCHASES = "COMPRAS"  # what cards paid merchants, settled by the purchases job
 
     code = CharField(max_length=80, unique=True)
     name = CharField(max_length=160)
@@ -676,6 +690,49 @@ class LedgerPosting(BaseModel):
 
     class Meta:
         indexes = ((("account", "id"), False),)
+
+
+class MasterOperation(Labelled, BaseModel):
+    """One operation of Servicios > Cuenta maestra (SPEC §9), as the user asked for it: a funding
+    of the master account, a balance inquiry, a credit or a debit of one card. Its key (carried
+    by the dialog) is unique: a double submit or a retried request finds the first one and
+    moves nothing again. Refused operations are kept too (with their message): the daily and
+    weekly limits count what was done, the result dialog says what happened."""
+
+    FUND, INQUIRY, CREDIT, DEBIT = "FONDEO", "CONSULTA", "ABONO", "CARGO"
+    OK, REFUSED = "EXITOSA", "RECHAZADA"
+    STATUS_LABELS = {OK: "Transacción exitosa", REFUSED: "Rechazada"}
+
+    key = CharField(max_length=120, unique=True)
+    product = ForeignKeyField(Product, on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    kind = CharField(max_length=10)
+    card = ForeignKeyField(Card, null=True, on_delete="SET NULL")
+    amount = BigIntegerField(default=0)  # centavos moved (0 for an inquiry)
+    fee = BigIntegerField(default=0)  # the commission charged to the master account
+    status = CharField(max_length=10)
+    message = CharField(max_length=200, default="")
+    balance = BigIntegerField(null=True)  # the card's (or, for a funding, the master account's) balance after it
+    description = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("product", "created_at"), False),)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == self.OK
+
+
+class CardPurchase(BaseModel):
+    """A purchase the (simulated) card processor authorized: it lowers the card's live balance at
+    once and reaches the ledger (card → purchases settlement) when the settlement job posts it."""
+
+    card = ForeignKeyField(Card, on_delete="CASCADE")
+    amount = BigIntegerField()
+    merchant = CharField(max_length=80, default="")
+    created_at = DateTimeField(default=utcnow)
+    settled_at = DateTimeField(null=True, index=True)
 
 
 class VerificationCode(BaseModel):
@@ -743,6 +800,8 @@ ALL_MODELS = [
 
 # Tables created by migration 2 (tests/conftest.py empties ALL_MODELS + LEDGER_MODELS).
 LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode]
+# Tables created by migration 7.
+MASTER_MODELS = [MasterOperation, CardPurchase]
 
 # The schema is built by the frozen migrations of the migrations/ package (one module per
 # version, never derived from the classes above); tests/test_migrations.py checks that they
@@ -759,7 +818,7 @@ def upgrade(database=None) -> list[int]:
 
 def drop_all(database=None):
     database = database or db
-    database.drop_tables([SchemaVersion, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database))
+    database.drop_tables([SchemaVersion, *MASTER_MODELS, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database))
 
 
 def _unwrap(database):

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from models import Card, Company, Product, User, db
-from services import authorization, innominate, orders, processing
+from models import Card, Company, MasterOperation, Product, User, db
+from services import authorization, innominate, master, orders, processing
 from services.provisioning import create_branch, create_company, create_product, create_user_with_grants
 
 DEMO_PASSWORD = "Empresas*24"
@@ -129,6 +129,24 @@ def seed():
         )
     _demo_stock("JAHC TECHNOLOGIES", "jhomez", None, "jhomez")
     _demo_stock("EMPRESA DE PRUEBA COOP", "firmante", "firmante", "autorizador")
+    _demo_master_accounts("JAHC TECHNOLOGIES", "jhomez")
+    _demo_master_accounts("EMPRESA DE PRUEBA COOP", "autorizador")
+
+
+# The demo's master accounts: funded from the company's bank, and the affiliated stock cards
+# credited from them (centavos).
+MASTER_FUNDING = 200_000_000  # $ 2.000.000,00 per product
+CARD_CREDITS = (15_000_000, 8_000_000, 2_500_000)
+
+
+def _demo_master_accounts(company_name, username):
+    user = User.get(User.username == username)
+    for product in Product.select().join(Company).where(Company.name == company_name).order_by(Product.id):
+        master.fund_without_code(user, product, MASTER_FUNDING, "Fondeo inicial de la demostración")
+        cards = list(master.cards(product, master.Criteria()).order_by(Card.id))
+        items = list(zip(cards, CARD_CREDITS, strict=False))
+        if items:
+            master.run(user, product, MasterOperation.CREDIT, items, master.new_key(), DEMO_PASSWORD)
 
 
 # Who receives the demo's affiliated stock cards (valid AFI rows: SPEC §5.1 rules).

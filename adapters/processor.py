@@ -45,7 +45,7 @@ from bulk import allocate_ids, copy_to_temp, insert_rows, is_sqlite, select_in
 from domain.cards import capacity, expiry, make_pan, mask
 from domain.clock import local_today
 from domain.ledger import Operation
-from models import Card, LedgerAccount, Person, Product, db, utcnow
+from models import Card, CardPurchase, LedgerAccount, Person, Product, db, utcnow
 
 # Reasons a processor gives when it refuses a request (shown to the company on the record).
 HAS_ACTIVE_CARD = "El tarjetahabiente ya tiene una tarjeta activa de este producto"
@@ -189,6 +189,11 @@ class CardProcessor(Protocol):
 
     def assign(self, product: ProductTerms, requests: Sequence[AssignRequest]) -> list[Assigned | Rejected]: ...
 
+    def live_balances(self, product: ProductTerms, card_ids: Sequence[int]) -> dict[int, int]:
+        """The balance each card has right now at the processor (centavos): what the ledger
+        knows minus the purchases not settled yet. Cards it doesn't know are left out."""
+        ...
+
 
 # ---------------------------------------------------------------- the simulated processor
 
@@ -312,21 +317,35 @@ class SimulatedProcessor:
 
     def credit(self, product: ProductTerms, requests: Sequence[CreditRequest]) -> list[Credited | Rejected]:
         """REC: move each amount from the product's funding account to the holder's active card
-        (the newest, if several), unless the card's balance would go above the product's limit."""
+        (the newest, if several), unless the card's balance would go above the product's limit.
+
+        A record refused (no active card, over the limit) was paid all the same: its amount goes
+        back to the company, from the funding account to the product's master account, as its
+        own operation (refund_key, "reembolso:<record id>"), in the same transaction. A chunk
+        sent again answers the records credited or refunded before and moves neither again.
+
+        The master account, which the cuenta maestra's own operations lock too, is locked with
+        the funding and the cards (in id order) only when the chunk has a record without an
+        active card; a record over the limit is seen once the balances are locked, and then the
+        master account is locked last. That late lock is out of id order: should a cuenta
+        maestra operation on one of the chunk's cards wait for it at that moment, PostgreSQL
+        breaks the deadlock by failing one of the two, and the chunk (all or nothing) is retried."""
         keys = {r.reference: credit_key(r.reference) for r in requests}
         results: dict[int, Credited | Rejected] = _credited_before(keys)
+        results.update(_refunded_before([r.reference for r in requests if r.reference not in results]))
         pending = [r for r in requests if r.reference not in results]
         if not pending:
             return [results[r.reference] for r in requests]
         cards = _active_cards_by_holder(product, {(r.id_type, r.id_number) for r in pending})
         funding = ledger.funding_account(product).id
-        # Funding and cards locked together, in id order, as post_many will: no deadlock with
-        # another post touching the same accounts.
-        balances, negative = ledger.lock_balances(
-            sorted({funding, *(account for _card, account, _masked in cards.values())})
-        )
+        foreseen = any(r.amount > 0 and (r.id_type, r.id_number) not in cards for r in pending)
+        master = ledger.master_account(product).id if foreseen else None
+        # Funding, cards (and master) locked together, in id order, as post_many will: no
+        # deadlock with another post touching the same accounts.
+        wanted = {funding, *(account for _card, account, _masked in cards.values())}
+        balances, negative = ledger.lock_balances(sorted(wanted | ({master} if master else set())))
         locked = (dict(balances), negative)  # as read: post_many needn't lock and read them again
-        operations = []
+        operations, refused = [], []
         for request in pending:
             card = cards.get((request.id_type, request.id_number))
             if request.amount <= 0:
@@ -334,18 +353,36 @@ class SimulatedProcessor:
                 continue
             if card is None:
                 results[request.reference] = Rejected(request.reference, NO_ACTIVE_CARD)
+                refused.append(request)
                 continue
             _card_id, account_id, masked = card
             after = balances[account_id] + request.amount
             if after > product.card_limit:
                 results[request.reference] = Rejected(request.reference, OVER_LIMIT)
+                refused.append(request)
                 continue
             balances[account_id] = after
             operations.append(
                 Operation.transfer(keys[request.reference], request.description, funding, account_id, request.amount)
             )
             results[request.reference] = Credited(request.reference, masked, request.amount, after)
-        # The keys were looked up above (_credited_before), in this transaction.
+        if refused:
+            if master is None:
+                master = ledger.master_account(product).id
+                late, late_negative = ledger.lock_balances([master])
+                locked = ({**locked[0], **late}, locked[1] | late_negative)
+            for request in refused:
+                reason = results[request.reference].reason
+                operations.append(
+                    Operation.transfer(
+                        refund_key(request.reference),
+                        refund_description(request, reason),
+                        funding,
+                        master,
+                        request.amount,
+                    )
+                )
+        # The keys were looked up above (_credited_before, _refunded_before), in this transaction.
         ledger.post_many(operations, locked=locked, keys_checked=True)
         return [results[r.reference] for r in requests]
 
@@ -394,6 +431,52 @@ class SimulatedProcessor:
                 else Rejected(request.reference, CARD_AFFILIATED)
             )
         return [results[r.reference] for r in requests]
+
+    # ------------------------------------------------------------ balances
+
+    def live_balances(self, product: ProductTerms, card_ids: Sequence[int]) -> dict[int, int]:
+        """The ledger balance of each card of the product, minus its unsettled purchases
+        (CardPurchase rows the settlement job has not posted yet)."""
+        ids = sorted(set(card_ids))
+        if not ids:
+            return {}
+        rows = select_in(
+            "SELECT c.id, COALESCE(a.balance, 0) FROM card c LEFT JOIN ledger_account a ON a.id = c.account_id "
+            f"WHERE c.product_id = {db.param} AND c.id IN {{in}}",
+            ids,
+            (product.id,),
+        )
+        balances = dict(rows)
+        pending = select_in(
+            "SELECT card_id, SUM(amount) FROM card_purchase WHERE settled_at IS NULL AND card_id IN {in} GROUP BY card_id",
+            list(balances),
+        )
+        for card_id, amount in pending:
+            balances[card_id] -= int(amount)
+        return balances
+
+    # ------------------------------------------------------------ purchases
+
+    def purchase(self, product: ProductTerms, card_id: int, amount: int, merchant: str) -> bool:
+        """Authorize a purchase at a merchant: True, and a CardPurchase row (the card's live
+        balance lower at once; the settlement job posts it later, services/purchases.py), if the
+        card is an active card of the product and its live balance covers `amount`.
+
+        The card's ledger account stays locked until the transaction ends (FOR UPDATE on
+        PostgreSQL, the write lock on SQLite): the lock every post to the card takes, so two
+        purchases, or a purchase and a debit of the card that reads the live balance under the
+        same lock, can't both spend the same money."""
+        if amount <= 0:
+            return False
+        card = Card.get_or_none((Card.id == card_id) & (Card.product == product.id))
+        if card is None or card.status != Card.ACTIVE:
+            return False
+        with db.atomic():
+            ledger.lock_balances([ledger.card_account(card).id])
+            if self.live_balances(product, [card.id]).get(card.id, 0) < amount:
+                return False
+            CardPurchase.create(card=card.id, amount=amount, merchant=merchant[:80])
+        return True
 
 
 def _give_cards(product: ProductTerms, pairs: list[tuple[int, int]]) -> set[int]:
@@ -461,6 +544,38 @@ TAKEN = -1  # stands for the person of a card given earlier in the same chunk
 def credit_key(reference: int) -> str:
     """The ledger key of a record's recharge: posted once, whatever happens to the job."""
     return f"rec:{reference}"
+
+
+def refund_key(reference: int) -> str:
+    """The ledger key of the refund of a record the processor refused (funding → master account)."""
+    return f"reembolso:{reference}"
+
+
+REFUND_PREFIX = "Reembolso "
+REFUND_REASON = " rechazada: "
+
+
+def refund_description(request: CreditRequest, reason: str) -> str:
+    """The refund's line, e.g. "Reembolso recarga lote 25011501 rechazada: <reason>" (the batch
+    from the request's own description, "Recarga lote <n>[: note]"); _refunded_before reads
+    the reason back."""
+    label = request.description.split(":", 1)[0].strip()
+    if not label.startswith("Recarga lote "):
+        label = f"Recarga registro {request.reference}"
+    return f"{REFUND_PREFIX}{label[0].lower()}{label[1:]}{REFUND_REASON}{reason}"[:200]
+
+
+def _refunded_before(references: list[int]) -> dict[int, Rejected]:
+    """Records refunded before (a chunk sent again): rejected again with the same reason, and
+    neither credited nor refunded a second time."""
+    if not references:
+        return {}
+    reference_of = {refund_key(reference): reference for reference in references}
+    rows = select_in("SELECT key, description FROM ledger_operation WHERE key IN {in}", sorted(reference_of))
+    return {
+        reference_of[key]: Rejected(reference_of[key], description.split(REFUND_REASON, 1)[-1])
+        for key, description in rows
+    }
 
 
 # ---------------------------------------------------------------- serials

@@ -67,6 +67,12 @@ CHAPTERS = (
         "Solicitud de tarjetas sin titular, existencias por sucursal y afiliación por archivo o una a una.",
         "help/_innominadas.html",
     ),
+    Chapter(
+        "cuenta-maestra",
+        "Cuenta maestra",
+        "Recarga de la cuenta maestra, abonos, cargos y consultas de saldo de una tarjeta o de varias.",
+        "help/_cuenta_maestra.html",
+    ),
     Chapter("definiciones", "Definiciones", "Los términos que usa el portal.", "help/_definiciones.html"),
 )
 
@@ -76,7 +82,7 @@ MENU_DESCRIPTIONS = {
     "Lotes": "Cargar, confirmar, firmar y autorizar lotes de emisión, recarga y afiliación; solicitar tarjetas "
     "innominadas y asignarlas a sus titulares.",
     "Consultas": "Consultar, pagar y anular órdenes de servicio.",
-    "Servicios": "",
+    "Servicios": "Recargar la cuenta maestra y mover dinero entre ella y las tarjetas.",
     "Reportes": "",
 }
 
@@ -116,6 +122,11 @@ GLOSSARY = (
         "Orden de servicio",
         "Documento que resume lo que la empresa paga por uno o varios lotes autorizados: "
         "comisiones, IVA, GMF y el monto de las recargas.",
+    ),
+    (
+        "Cuenta maestra",
+        "El dinero de la empresa en el programa, por producto, para abonar a las tarjetas o cargarles saldo "
+        "en el momento.",
     ),
     ("Firma", "Aprobación de un lote por un usuario autorizado. Según la empresa, un lote necesita una o dos firmas."),
     (

@@ -55,7 +55,8 @@ MENU = (
         "Servicios",
         "companies.section_services",
         MASTER_PERMS,
-        (MenuItem("Cuenta maestra", None, MASTER_PERMS),),
+        (MenuItem("Cuenta maestra", "master.index", MASTER_PERMS),),
+        ("master",),
     ),
     MenuSection(
         "Reportes",

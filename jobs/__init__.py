@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import models
-from jobs import cleanup, process_orders, send_mail, settle_payments, validate_batches, wakeup
+from jobs import cleanup, process_orders, send_mail, settle_payments, settle_purchases, validate_batches, wakeup
 from services import health, leases
 
 log = logging.getLogger("jobs")
@@ -73,6 +73,7 @@ JOBS = [
     (validate_batches, 1),
     (process_orders, 2),
     (settle_payments, 60),
+    (settle_purchases, 60),
     (send_mail, 60),
     (cleanup, 3600),
 ]

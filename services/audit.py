@@ -47,6 +47,8 @@ class Event(StrEnum):
     BATCH_UNSIGN = "batch:unsign"
     INNOMINATE_REQUEST = "innominate:request"
     CARD_AFFILIATE = "card:affiliate"
+    MASTER_OPERATION = "master:operation"
+    MASTER_FUND = "master:fund"
     ORDER_CREATE = "order:create"
     ORDER_VOID = "order:void"
     ORDER_PAY = "order:pay"

@@ -20,6 +20,7 @@ from models import (
     Branch,
     Card,
     Company,
+    MasterOperation,
     OutboxMessage,
     PasswordHistory,
     Product,
@@ -350,6 +351,10 @@ MONEY_OPTIONS = [
     ("--operation-min", "operation_min"),
     ("--operation-max", "operation_max"),
     ("--daily-amount-max", "daily_amount_max"),
+    ("--weekly-amount-max", "weekly_amount_max"),
+    ("--fund-max", "fund_max"),
+    ("--fund-daily-max", "fund_daily_max"),
+    ("--fund-monthly-max", "fund_monthly_max"),
 ]
 
 
@@ -798,11 +803,18 @@ def test_seed_demo_credentials(cli, username, password, must_change, terms):
 
 
 def _paid(company) -> int:
-    """What the demo's orders (the stock cards' request) took from the company's bank account."""
+    """What the demo took from the company's bank account: its orders (the stock cards' request)
+    and the funding of each product's master account."""
     orders = ServiceOrder.select().where(ServiceOrder.company == company)
     total = sum(o.total_to_pay for o in orders)
     assert total > 0 and all(o.status == ServiceOrder.PROCESSED for o in orders)
-    return total
+    fundings = (
+        MasterOperation.select()
+        .join(Product)
+        .where((Product.company == company) & (MasterOperation.kind == MasterOperation.FUND))
+    )
+    assert [f.amount for f in fundings] == [200_000_000, 200_000_000]
+    return total + sum(f.amount for f in fundings)
 
 
 def _counts():

@@ -37,7 +37,8 @@ class Screen:
 
     name: str
     url: str  # formatted with build_world's ids: {company} {product} {batch} {waiting} {order} {order_batch}
-    # and, on the unnamed product, {unnamed} {request} (the demo's stock request) {card} (one of its stock cards)
+    # and, on the unnamed product, {unnamed} {request} (the demo's stock request) {card} (one of its stock
+    # cards) {holder_card} (one of its affiliated cards, with a balance)
     users: tuple[str, ...] = ("jhomez", "firmante")
     public: bool = False  # seen logged out (login, recovery)
 
@@ -66,6 +67,13 @@ SCREENS = [
     Screen("afiliacion", "/productos/{unnamed}/innominadas/afiliacion"),
     Screen("detalle-innominadas", "/productos/{unnamed}/innominadas/afiliacion/{request}"),
     Screen("afiliar-sin-js", "/productos/{unnamed}/innominadas/tarjetas/{card}/afiliar"),
+    Screen("cuenta-maestra", "/productos/{unnamed}/cuenta-maestra", users=("jhomez",)),
+    Screen("cuenta-maestra-busqueda", "/productos/{unnamed}/cuenta-maestra?tarjeta=12x", users=("jhomez",)),
+    Screen("recarga-maestra-sin-js", "/productos/{unnamed}/cuenta-maestra/recarga", users=("jhomez",)),
+    Screen("abonar-sin-js", "/productos/{unnamed}/cuenta-maestra/tarjetas/{holder_card}/abonar", users=("jhomez",)),
+    Screen(
+        "consultar-sin-js", "/productos/{unnamed}/cuenta-maestra/tarjetas/{holder_card}/consultar", users=("jhomez",)
+    ),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),
@@ -86,7 +94,8 @@ def _stock(nit) -> dict:
     unnamed = _product(nit, "Clásica In / Visa")
     request = Batch.get((Batch.product == unnamed) & (Batch.kind == "INN"))
     card = Card.select().where((Card.product == unnamed) & Card.person.is_null()).order_by(Card.id).first()
-    return {"unnamed": unnamed.id, "request": request.id, "card": card.id}
+    holder = Card.select().where((Card.product == unnamed) & Card.person.is_null(False)).order_by(Card.id).first()
+    return {"unnamed": unnamed.id, "request": request.id, "card": card.id, "holder_card": holder.id}
 
 
 def _upload(user, product, start, count, branch=None, bad_every=0):

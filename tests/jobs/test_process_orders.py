@@ -248,7 +248,7 @@ def test_recharges_credit_cards_through_the_ledger(product):
     assert ServiceOrder.get_by_id(order.id).status == "PROCESADO"
 
 
-def test_recharge_rejections_keep_the_money_in_funding(product):
+def test_recharge_rejections_refund_the_money_to_the_master_account(product):
     Product = type(product)
     Product.update(card_limit=150_000).where(Product.id == product.id).execute()
     issue_cards(product, 3)
@@ -264,7 +264,9 @@ def test_recharge_rejections_keep_the_money_in_funding(product):
         (4, "PROCESADO", ""),
         (2, "RECHAZADO", OVER_LIMIT),
     ]
-    assert ledger.balance(ledger.funding_account(product)) == 160_000
+    # The rejected records' money goes back to the company: funding → master account (tests/jobs/test_refunds.py).
+    assert ledger.balance(ledger.funding_account(product)) == 0
+    assert ledger.balance(ledger.master_account(product)) == 160_000
     assert ledger.balance(card_of(1).account_id) == 100_000 and ledger.balance(card_of(2).account_id) == 0
     assert [b.deposited for b in Batch.select().where(Batch.order == order).order_by(Batch.id)] == [200_000, 0]
     assert LedgerOperation.select().where(LedgerOperation.key.startswith("rec:")).count() == 2

@@ -56,9 +56,6 @@ def test_unknown_chapter_is_404(help_client):
 
 # Features whose screens have not landed: the guide must not describe them as working.
 NOT_YET = (
-    "Recargar la cuenta maestra",
-    "Abonar a tarjeta",
-    "Cargo a tarjeta",
     "Exportar",
     "Tarjetas emitidas",
 )
@@ -97,3 +94,13 @@ def test_the_innominate_chapter_names_the_screens_labels_as_the_portal_shows_the
     ):  # fmt: skip
         assert label in html, label
     assert "Tarjetas innominadas" in help.manual_html()
+
+
+def test_the_master_account_chapter_names_the_screens_labels(help_client):
+    html = help_client.get("/ayuda/cuenta-maestra").get_data(as_text=True)
+    for label in (
+        "Servicios &gt; Cuenta maestra", "<strong>Recarga cuenta maestra</strong>", "<strong>Transferir</strong>",
+        "La transferencia fue realizada exitosamente.", "<strong>Abonar a tarjeta</strong>",
+        "<strong>Cargo a tarjeta</strong>", "Saldo insuficiente", "Límite excedido", "Tarjeta bloqueada",
+    ):  # fmt: skip
+        assert label in html, label

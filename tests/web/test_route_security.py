@@ -73,9 +73,11 @@ def _company_objects(name, nit):
         company=company, product=product, number=f"{nit[-6:]}02", kind="INN", status=Batch.PROCESSED, total_records=1,
     )  # fmt: skip
     record = models.BatchRecord.create(batch=request, line=1, id_type="", id_number="", status="PROCESADO", data="{}")
+    holder = models.Person.create(id_type="CC", id_number=f"{nit}1", first_name="ANA", first_surname="ROJAS")
     card = models.Card.create(
-        product=product, masked_pan="450714******0001", status=models.Card.NOT_AFFILIATED, serial=1, record=record
-    )
+        product=product, masked_pan="450714******0001", status=models.Card.ACTIVE, serial=1, record=record,
+        person=holder,
+    )  # fmt: skip
     return {
         "company_id": company.id, "product_id": product.id, "batch_id": batch.id, "order_id": order.id,
         "request_id": request.id, "card_id": card.id,

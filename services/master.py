@@ -1,0 +1,430 @@
+"""Servicios > Cuenta maestra (SPEC §9, manual chapter 5): fund the master account from the
+company's bank account, and move money between it and the product's cards in real time.
+
+Every operation a user asks for has a key, carried by its dialog, and becomes one
+MasterOperation row, unique by that key, written in the same transaction as its ledger
+operations: a double submit, a retried request or a second tab finds the first row and moves
+nothing again. A card operation runs in one transaction that locks the master account's and
+the card's ledger rows in id order (PostgreSQL; SQLite has one writer), then checks the card's
+state, the product's limits and the balances, then posts: the transfer and, as its own
+operation, the commission ("Débito por comisión de servicio"). A refused operation moves
+nothing and keeps its message.
+
+Many cards at once run the same operation card by card (each its own transaction and key,
+"<dialog key>:<card id>"): one card's refusal does not stop the others, and a retry after a
+crash skips the cards already done and says so.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from peewee import JOIN, IntegrityError, fn
+
+import ledger
+from adapters.bank import default_bank
+from adapters.processor import default_processor, product_terms
+from domain.card_states import takes_money
+from domain.cards import luhn_valid, make_pan, mask
+from domain.clock import BOGOTA, local_today
+from domain.money import format_cop
+from models import Batch, BatchRecord, Card, Company, LedgerAccount, MasterOperation, Person, Product, User, db
+from services import Refused, codes
+from services.accounts import require_password
+from services.audit import Event, record_event
+
+OK = "Transacción exitosa"
+INSUFFICIENT = "Saldo insuficiente"
+LIMIT = "Límite excedido"
+BLOCKED = "Tarjeta bloqueada"
+FAILED = "No fue posible realizar la transacción"
+
+KINDS = {
+    MasterOperation.INQUIRY: "Consultar saldo",
+    MasterOperation.CREDIT: "Abonar a tarjeta",
+    MasterOperation.DEBIT: "Cargo a tarjeta",
+}
+PERMISSION = {
+    MasterOperation.INQUIRY: "master.balance",
+    MasterOperation.CREDIT: "master.credit",
+    MasterOperation.DEBIT: "master.debit",
+    MasterOperation.FUND: "master.fund",
+}
+MAX_BULK = 500  # cards in one operation of many
+
+
+def new_key() -> str:
+    """The key a dialog carries for the operation it will ask for."""
+    return uuid.uuid4().hex
+
+
+def _valid_key(key: str) -> str:
+    key = (key or "").strip()
+    if not (8 <= len(key) <= 40 and key.isascii() and key.isalnum()):
+        raise Refused("La operación no es válida; vuelve a abrir el diálogo")
+    return key
+
+
+# ---------------------------------------------------------------- header and search
+
+
+@dataclass(frozen=True)
+class Header:
+    balance: int
+    transfer_fee: int
+    inquiry_fee: int
+
+
+def header(product: Product) -> Header:
+    return Header(ledger.balance(ledger.master_account(product)), product.transfer_fee, product.inquiry_fee)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    document: str = ""
+    card: str = ""
+    order: int | None = None
+    batch: str = ""
+
+
+def criteria_from(args) -> tuple[Criteria, list[str]]:
+    """Documento de identidad, Número de tarjeta (last 4 or all 16 digits), Nro. de orden de
+    servicio, Nro. de lote; each optional."""
+    errors = []
+    document = (args.get("documento") or "").strip().upper()[:15]
+    card = (args.get("tarjeta") or "").strip().replace(" ", "")
+    order = (args.get("orden") or "").strip()
+    batch = (args.get("lote") or "").strip()
+    if document and not (document.isascii() and document.isalnum()):
+        errors.append("El documento de identidad solo lleva letras y números")
+    if card and not (card.isascii() and card.isdigit() and len(card) in (4, 16)):
+        errors.append("Escribe los últimos 4 dígitos de la tarjeta o sus 16 dígitos")
+    elif len(card) == 16 and not luhn_valid(card):
+        errors.append("El número de tarjeta no es válido")
+    if order and not (order.isascii() and order.isdigit() and len(order) <= 12):
+        errors.append("El número de orden de servicio solo lleva números")
+    if batch and not (batch.isascii() and batch.isdigit() and len(batch) <= 12):
+        errors.append("El número de lote solo lleva números")
+    if errors:
+        return Criteria(), errors
+    return Criteria(document, card, int(order) if order else None, batch), []
+
+
+def cards(product: Product, criteria: Criteria):
+    """The product's cards that have a holder, with the holder, matching the criteria."""
+    query = (
+        Card.select(Card, Person, LedgerAccount)
+        .join(Person, on=(Card.person == Person.id))
+        .switch(Card)
+        .join(LedgerAccount, JOIN.LEFT_OUTER, on=(Card.account == LedgerAccount.id))
+        .where(Card.product == product)
+    )
+    if criteria.document:
+        query = query.where(Person.id_number == criteria.document)
+    if len(criteria.card) == 4:
+        query = query.where(Card.masked_pan.endswith(criteria.card))
+    elif criteria.card:
+        query = query.where(Card.masked_pan == mask(criteria.card))
+        serials = _serials_of(product, criteria.card)
+        query = query.where(Card.serial.in_(serials or [-1]))
+    if criteria.order is not None or criteria.batch:
+        records = BatchRecord.select(BatchRecord.id).join(Batch).where(Batch.product == product)
+        if criteria.order is not None:
+            records = records.where(Batch.order == criteria.order)
+        if criteria.batch:
+            records = records.where(Batch.number == criteria.batch)
+        query = query.where(Card.record.in_(records))
+    return query
+
+
+def _serials_of(product: Product, pan: str) -> list[int]:
+    """The serials of the product's cards whose full number is `pan` (the number is never stored:
+    it is rebuilt from the BIN and each candidate's serial)."""
+    candidates = Card.select(Card.serial).where((Card.product == product) & (Card.masked_pan == mask(pan)))
+    return [c.serial for c in candidates if c.serial is not None and make_pan(product.bin, c.serial) == pan]
+
+
+def card_of(product: Product, card_id: int) -> Card | None:
+    """A card of the product that has a holder (the ones this screen moves money for)."""
+    return (
+        Card.select(Card, Person)
+        .join(Person, on=(Card.person == Person.id))
+        .where((Card.id == card_id) & (Card.product == product))
+        .first()
+    )
+
+
+# ---------------------------------------------------------------- card operations
+
+
+@dataclass(frozen=True)
+class Result:
+    card: Card
+    kind: str
+    amount: int
+    fee: int
+    message: str
+    balance: int | None  # the card's balance after it (the live balance for an inquiry)
+    repeated: bool = False  # found done by an earlier request with the same key
+    created_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.message == OK
+
+
+def run(
+    user: User, product: Product, kind: str, items: Sequence[tuple[Card, int]], key: str, password: str
+) -> list[Result]:
+    """Consultar saldo / Abonar / Cargar for one or many cards (card, amount in centavos; 0 for
+    an inquiry), after one password. The key is the dialog's: each card's operation is keyed
+    "<key>:<card id>", so a retry does only what was not done."""
+    if kind not in KINDS:
+        raise Refused("Operación desconocida")
+    key = _valid_key(key)
+    if not items:
+        raise Refused("Selecciona al menos una tarjeta")
+    if len(items) > MAX_BULK:
+        raise Refused(f"Selecciona como máximo {MAX_BULK} tarjetas por operación")
+    if kind != MasterOperation.INQUIRY:
+        missing = [card.masked_pan for card, amount in items if amount is None or amount <= 0]
+        if missing:
+            raise Refused(f"Escribe el monto de la tarjeta {missing[0]}")
+    require_password(user, password)
+    results = [_one(user, product, kind, card, amount or 0, f"{key}:{card.id}") for card, amount in items]
+    record_event(
+        Event.MASTER_OPERATION, user, product.company, obj=f"maestra:{key}",
+        detail=f"{KINDS[kind]}: {sum(r.ok for r in results)} de {len(results)} exitosas",
+    )  # fmt: skip
+    return results
+
+
+def _one(user: User, product: Product, kind: str, card: Card, amount: int, key: str) -> Result:
+    done = MasterOperation.get_or_none(MasterOperation.key == key)
+    if done is not None:
+        return _result(done, card, repeated=True)
+    try:
+        with db.atomic():
+            operation = _attempt(user, product, kind, card, amount, key)
+    except IntegrityError:  # the same key, committed meanwhile by a parallel request
+        done = MasterOperation.get_or_none(MasterOperation.key == key)
+        if done is None:
+            raise
+        return _result(done, card, repeated=True)
+    except Exception:  # e.g. the processor failed: nothing moved; said as such
+        operation = _record(user, product, kind, card, amount, 0, key, FAILED, None)
+    return _result(operation, card)
+
+
+def _attempt(user, product, kind, card, amount, key) -> MasterOperation:
+    """Inside the transaction: lock, check, post, record. A refusal is recorded, not raised."""
+    master = ledger.master_account(product)
+    account = ledger.card_account(card)
+    balances, _ = ledger.lock_balances(sorted({master.id, account.id}))
+    card = Card.get_by_id(card.id)  # its state as of now, under the lock
+    fee = product.inquiry_fee if kind == MasterOperation.INQUIRY else product.transfer_fee
+
+    def refuse(message):
+        return _record(user, product, kind, card, amount, 0, key, message, None)
+
+    if not takes_money(card.status):
+        return refuse(BLOCKED)
+    if kind != MasterOperation.INQUIRY:
+        problem = _limits(product, kind, amount)
+        if problem:
+            return refuse(problem)
+    master_balance, card_balance = balances[master.id], balances[account.id]
+    label = card.masked_pan[-4:]
+    if kind == MasterOperation.INQUIRY:
+        if master_balance < fee:
+            return refuse(INSUFFICIENT)
+        live = default_processor().live_balances(product_terms(product), [card.id]).get(card.id)
+        if live is None:
+            return refuse(FAILED)
+        _commission(key, product, master, fee, f"consulta de saldo de la tarjeta •••• {label}")
+        return _record(user, product, kind, card, 0, fee, key, OK, live)
+    if kind == MasterOperation.CREDIT:
+        if master_balance < amount + fee:
+            return refuse(INSUFFICIENT)
+        if card_balance + amount > product.card_limit:
+            return refuse(LIMIT)
+        ledger.post(f"maestra:{key}", f"Abono a tarjeta •••• {label}", [(master, -amount), (account, amount)])
+        _commission(key, product, master, fee, f"abono a la tarjeta •••• {label}")
+        return _record(user, product, kind, card, amount, fee, key, OK, card_balance + amount)
+    # DEBIT: never more than the processor says the card has right now.
+    live = default_processor().live_balances(product_terms(product), [card.id]).get(card.id)
+    if live is None:
+        return refuse(FAILED)
+    if amount > min(live, card_balance):
+        return refuse(INSUFFICIENT)
+    if master_balance + amount < fee:
+        return refuse(INSUFFICIENT)
+    ledger.post(f"maestra:{key}", f"Cargo a tarjeta •••• {label}", [(account, -amount), (master, amount)])
+    _commission(key, product, master, fee, f"cargo a la tarjeta •••• {label}")
+    return _record(user, product, kind, card, amount, fee, key, OK, card_balance - amount)
+
+
+def _commission(key, product, master, fee, what) -> None:
+    if fee > 0:
+        ledger.post(
+            f"maestra:{key}:comision", f"Débito por comisión de servicio: {what}",
+            [(master, -fee), (ledger.revenue_account(), fee)],
+        )  # fmt: skip
+
+
+def _record(user, product, kind, card, amount, fee, key, message, balance) -> MasterOperation:
+    return MasterOperation.create(
+        key=key, product=product.id, user=user.id if user else None, kind=kind, card=card.id if card else None,
+        amount=amount, fee=fee, status=MasterOperation.OK if message == OK else MasterOperation.REFUSED,
+        message=message, balance=balance,
+    )  # fmt: skip
+
+
+def _result(operation: MasterOperation, card: Card, repeated: bool = False) -> Result:
+    return Result(
+        card, operation.kind, operation.amount, operation.fee, operation.message, operation.balance, repeated,
+        operation.created_at,
+    )  # fmt: skip
+
+
+def _day_start(day) -> datetime:
+    """The start of a day in Bogotá as naive UTC (how timestamps are stored)."""
+    return datetime.combine(day, time.min, tzinfo=BOGOTA).astimezone(UTC).replace(tzinfo=None)
+
+
+def _done_since(product: Product, kinds, since: datetime):
+    """(count, amount) of the successful operations of these kinds since `since`."""
+    row = (
+        MasterOperation.select(fn.COUNT(MasterOperation.id), fn.COALESCE(fn.SUM(MasterOperation.amount), 0))
+        .where(
+            (MasterOperation.product == product)
+            & MasterOperation.kind.in_(kinds)
+            & (MasterOperation.status == MasterOperation.OK)
+            & (MasterOperation.created_at >= since)
+        )
+        .tuples()
+        .first()
+    )
+    return int(row[0]), int(row[1])
+
+
+def _limits(product: Product, kind: str, amount: int) -> str | None:
+    """The product's limits on card operations: per operation, per day (amount and count) and
+    per week (amount), over the master account's credits and debits together."""
+    if amount < product.operation_min or amount > product.operation_max:
+        return LIMIT
+    today = local_today()
+    count, total = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), _day_start(today))
+    if count + 1 > product.daily_count_max or total + amount > product.daily_amount_max:
+        return LIMIT
+    monday = today - timedelta(days=today.weekday())
+    _count, week = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), _day_start(monday))
+    if week + amount > product.weekly_amount_max:
+        return LIMIT
+    return None
+
+
+def totals(product: Product, kind: str, items: Sequence[tuple[Card, int]]) -> dict:
+    """What an operation of many would move and cost, for its confirmation dialog."""
+    fee = product.inquiry_fee if kind == MasterOperation.INQUIRY else product.transfer_fee
+    amount = 0 if kind == MasterOperation.INQUIRY else sum(a or 0 for _c, a in items)
+    return {"cards": len(items), "amount": amount, "fees": fee * len(items)}
+
+
+# ---------------------------------------------------------------- funding the master account
+
+
+def _fund_purpose(key: str, amount: int) -> str:
+    return f"fondeo:{key}:{amount}"  # the amount is part of what the code confirms
+
+
+def check_funding(product: Product, amount: int | None) -> None:
+    """Refuse a funding amount outside the product's limits (per deposit, day and month)."""
+    if amount is None or amount <= 0:
+        raise Refused("Escribe un monto mayor que cero")
+    if amount > product.fund_max:
+        raise Refused(f"El monto supera el máximo por recarga de la cuenta maestra ({format_cop(product.fund_max)})")
+    today = local_today()
+    _count, day = _done_since(product, (MasterOperation.FUND,), _day_start(today))
+    if day + amount > product.fund_daily_max:
+        raise Refused(f"El monto supera el límite diario de recargas ({format_cop(product.fund_daily_max)})")
+    _count, month = _done_since(product, (MasterOperation.FUND,), _day_start(today.replace(day=1)))
+    if month + amount > product.fund_monthly_max:
+        raise Refused(f"El monto supera el límite mensual de recargas ({format_cop(product.fund_monthly_max)})")
+
+
+def bank_balance(company: Company) -> int:
+    """Saldo disponible of the company's bank account (the simulated bank)."""
+    return default_bank().balance(company.bank_account)
+
+
+def send_funding_code(user: User, product: Product, key: str, amount: int | None) -> str:
+    """Transferir: check the amount, then e-mail the code that confirms this funding."""
+    key = _valid_key(key)
+    if MasterOperation.get_or_none(MasterOperation.key == key) is not None:
+        raise Refused("Esta recarga ya se procesó; abre de nuevo «Recarga cuenta maestra»")
+    check_funding(product, amount)
+    try:
+        codes.issue(
+            user, _fund_purpose(key, amount), "Código para recargar la cuenta maestra",
+            f"recargar la cuenta maestra de {product.name} con {format_cop(amount)}",
+        )  # fmt: skip
+    except codes.CodeRefused as exc:
+        if exc.message == codes.TOO_MANY:
+            raise Refused(exc.message) from exc
+        return exc.message
+    return f"Enviamos un código de verificación a tu correo {_masked_email(user.email)}."
+
+
+def _masked_email(email: str) -> str:
+    name, _at, domain = (email or "").partition("@")
+    return f"{name[:2]}•••@{domain}" if domain else "registrado"
+
+
+def fund(user: User, product: Product, key: str, amount: int | None, description: str, code: str) -> MasterOperation:
+    """Aceptar: the code, then the bank debit (idempotent by key) and the ledger operation bank →
+    master account, recorded once under the dialog's key. Refused: nothing moved."""
+    key = _valid_key(key)
+    done = MasterOperation.get_or_none(MasterOperation.key == key)
+    if done is not None:
+        return done
+    check_funding(product, amount)
+    problem = codes.check(user, _fund_purpose(key, amount), code)
+    if problem == codes.USED:  # a parallel request with the same code is doing it
+        raise Refused("Esta recarga ya se está procesando")
+    if problem:
+        raise Refused(problem)
+    return _transfer(user, product, key, amount, description)
+
+
+def fund_without_code(user: User, product: Product, amount: int, description: str) -> MasterOperation:
+    """The demo data's funding (seed.py): `fund` without the e-mailed code nobody is there to
+    read. Never reached from a view."""
+    check_funding(product, amount)
+    return _transfer(user, product, new_key(), amount, description)
+
+
+def _transfer(user: User, product: Product, key: str, amount: int, description: str) -> MasterOperation:
+    """The bank debit (idempotent by key) and the ledger operation bank → master account."""
+    company = Company.get_by_id(product.company_id)
+    description = (description or "").strip()[:80] or "Recarga cuenta maestra"
+    result = default_bank().debit(company.bank_account, amount, key=f"fondeo:{key}", description=description)
+    if not result.ok:
+        raise Refused(f"El banco rechazó la transferencia: {result.message}")
+    master = ledger.master_account(product)
+    try:
+        with db.atomic():
+            ledger.post(
+                f"fondeo:{key}", description, [(ledger.company_bank_account(company), -amount), (master, amount)]
+            )
+            operation = MasterOperation.create(
+                key=key, product=product.id, user=user.id, kind=MasterOperation.FUND, amount=amount,
+                status=MasterOperation.OK, message=OK, balance=ledger.balance(master), description=description,
+            )  # fmt: skip
+    except IntegrityError:
+        operation = MasterOperation.get(MasterOperation.key == key)
+    record_event(Event.MASTER_FUND, user, product.company, obj=f"maestra:{key}", detail=format_cop(amount))
+    return operation
