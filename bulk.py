@@ -7,8 +7,8 @@ PostgreSQL. They sit beside models.py and know nothing of the domain.
 
 from __future__ import annotations
 
-import csv
 import io
+import struct
 from collections.abc import Sequence
 
 import peewee
@@ -57,9 +57,10 @@ def allocate_ids(model, count: int) -> list[int]:
 def insert_rows(table: str, columns: Sequence[str], rows: list[tuple], *, nulls: bool = True) -> None:
     """Many rows at once on the raw connection: a prepared executemany on SQLite, COPY on
     PostgreSQL. None is NULL; text is always quoted, so no text value can read as NULL.
-    `nulls=False` promises no None in `rows` (batch records and errors): the rows then go
-    through the csv module in C, ~3x faster than quoting each field in Python. Driver errors
-    come out as peewee's (IntegrityError, …)."""
+    `nulls=False` promises no None in `rows` (batch records and errors): on PostgreSQL the rows
+    then go as COPY's text format, built by one %-format per row (_copy_text), several times
+    faster to build and to read than CSV with its quoting. Driver errors come out as peewee's
+    (IntegrityError, …)."""
     if not rows:
         return
     with peewee.__exception_wrapper__:
@@ -72,12 +73,80 @@ def insert_rows(table: str, columns: Sequence[str], rows: list[tuple], *, nulls:
             buffer = io.StringIO("".join(",".join(map(_csv_field, row)) + "\n" for row in rows))
             options = "FORMAT csv"
         else:
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(rows)
-            buffer.seek(0)
-            options = "FORMAT csv, NULL '\\N'"  # no value is NULL; an empty field stays ''
+            buffer = io.StringIO(_copy_text(rows, len(columns)))
+            options = "FORMAT text"  # no value is NULL (\N): an empty field stays ''
         with connection.cursor() as cursor:
             cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH ({options})", buffer)
+
+
+def insert_row(table: str, columns: Sequence[str], values: Sequence) -> None:
+    """One row holding a large `bytes` value (an uploaded file) without copies of it: SQLite
+    binds it; PostgreSQL gets it raw by a binary COPY, where a bytea parameter would be sent
+    hex-escaped inside the SQL text (twice its size, built in memory, then parsed by the
+    server: 0.5 s for 10 MB). Values are int, str or bytes, and never None."""
+    with peewee.__exception_wrapper__:
+        connection = db.connection()
+        if is_sqlite():
+            marks = ", ".join("?" * len(columns))
+            connection.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", tuple(values))
+            return
+        types = _column_types(table)
+        pieces = [_COPY_SIGNATURE + struct.pack("!iih", 0, 0, len(columns))]
+        for column, value in zip(columns, values, strict=True):
+            data = _binary_value(types[column], value)
+            pieces += (struct.pack("!i", len(data)), data)
+        pieces.append(b"\xff\xff")  # the end of the data
+        with connection.cursor() as cursor:
+            sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)"
+            cursor.copy_expert(sql, _Pieces(pieces), size=_PIECE)
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"  # then flags and header extension length (0, 0)
+_PIECE = 1024 * 1024
+_INTEGERS = {"int2": "!h", "int4": "!i", "int8": "!q"}
+_column_types_of: dict[str, dict[str, str]] = {}
+
+
+def _column_types(table: str) -> dict[str, str]:
+    """PostgreSQL: each column's type name (int4, text, bytea, …), read once per process."""
+    if table not in _column_types_of:
+        rows = db.execute_sql(
+            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+            " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            (table,),
+        ).fetchall()
+        _column_types_of[table] = dict(rows)
+    return _column_types_of[table]
+
+
+def _binary_value(type_name: str, value) -> bytes:
+    """A value in the binary form of its column's type (bytes as they are: no copy)."""
+    if type_name in _INTEGERS:
+        return struct.pack(_INTEGERS[type_name], value)
+    if type_name == "bytea":
+        return value
+    if type_name in ("text", "varchar"):
+        return value.encode()
+    raise TypeError(f"insert_row: no binary form for a {type_name} column")
+
+
+class _Pieces:
+    """A file to read COPY data from, made of byte strings sent in turn (at most `size` bytes
+    a read), so a large value is never joined into one more copy."""
+
+    def __init__(self, pieces):
+        self.pieces = [memoryview(p) for p in pieces]
+        self.index = self.offset = 0
+
+    def read(self, size: int = _PIECE) -> bytes:
+        while self.index < len(self.pieces):
+            piece = self.pieces[self.index]
+            if self.offset < len(piece):
+                part = piece[self.offset : self.offset + size]
+                self.offset += len(part)
+                return bytes(part)
+            self.index, self.offset = self.index + 1, 0
+        return b""
 
 
 def unhurried_commit() -> None:
@@ -101,6 +170,25 @@ def copy_to_temp(name: str, shape: str, columns: Sequence[str], rows: list[tuple
     db.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS {shape} WITH NO DATA")
     db.execute_sql(f"DELETE FROM {name}")
     insert_rows(name, columns, rows)
+
+
+def _copy_text(rows: list[tuple], width: int) -> str:
+    """`rows` (tuples of int, str, bool, date…; no None) as the data of COPY's text format:
+    fields split by tabs, rows by newlines, a backslash written twice. Built whole by
+    %-formatting; if a value holds a tab, a newline or a carriage return (the counts tell),
+    the rows are built again field by field with those escaped."""
+    line = "\t".join(("%s",) * width)
+    text = "\n".join([line % row for row in rows]) + "\n"
+    if text.count("\t") != (width - 1) * len(rows) or text.count("\n") != len(rows) or "\r" in text:
+        return "".join("\t".join(map(_text_field, row)) + "\n" for row in rows)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text_field(value) -> str:
+    return str(value).translate(_TEXT_ESCAPES)
 
 
 def _csv_field(value) -> str:

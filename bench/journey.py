@@ -13,7 +13,7 @@ deployed: gunicorn (2 workers) plus one `python -m jobs` process on a scratch da
 Prints each step, the totals, and the peak memory (VmHWM) of the web workers and of the job
 process.
 
-    python -m bench.journey [--records N] [--database-url postgresql://…/any] [--in-place]
+    python -m bench.journey [--records N] [--database-url postgresql://…/any] [--in-place] [--batches-only]
 
 With a PostgreSQL URL it creates (and drops) its own database on that server; with
 --in-place (or BENCH_IN_PLACE=1) it uses the URL's database itself, emptied first (every
@@ -318,7 +318,7 @@ def calamine_seconds(content: bytes) -> float:
     return time.perf_counter() - start
 
 
-def run(records: int, base_url: str, in_place: bool = False) -> None:
+def run(records: int, base_url: str, in_place: bool = False, batches_only: bool = False) -> None:
     from tests import batchfiles
     from tests.server import free_port
 
@@ -349,7 +349,7 @@ def run(records: int, base_url: str, in_place: bool = False) -> None:
                 totals[label] = final
                 ratio = f"   {final / parse:5.2f}× el parse" if filename.endswith("xlsx") else ""
                 print(f"  {label}: respuesta de «Enviar» {answered:6.2f} s   estado final {final:7.2f} s{ratio}")
-                if product == xlsx_product:
+                if product == xlsx_product and not batches_only:
                     steps = [("validación", final)]
                     step_start = time.perf_counter()
                     browser.confirm(product, batch)
@@ -395,8 +395,11 @@ def main() -> None:
         default=os.environ.get("BENCH_IN_PLACE") == "1",
         help="use the PostgreSQL URL's database itself (every table dropped first), not a new one",
     )
+    parser.add_argument(
+        "--batches-only", action="store_true", help="only the two EMI uploads to their final status, not the journey"
+    )
     args = parser.parse_args()
-    run(args.records, args.database_url, args.in_place)
+    run(args.records, args.database_url, args.in_place, args.batches_only)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def upload_post(product):
         error = "Selecciona el archivo de lote"
     else:
         try:
-            batch = batches.upload(current_user._get_current_object(), product, kind, file.filename, file.read())
+            user = current_user._get_current_object()
+            batch = batches.upload(user, product, kind, file.filename, file.stream)  # read once, in chunks
         except Refused as exc:
             error = exc.message
     return page_or_fragment(

@@ -9,8 +9,10 @@ import time
 
 from services.batches import upload_waiting, validate_waiting
 
-POLL = 0.25  # seconds between looks for a new upload
-WATCH = 0.7  # seconds a run keeps looking: less than the job's 1-second interval
+# An upload waits for the next look: 0.05 s on average (it was 0.19 s with looks every 0.25 s
+# that stopped at 0.5 s of each second). A look is one EXISTS query on the batch table.
+POLL = 0.1  # seconds between looks for a new upload
+WATCH = 0.9  # seconds a run keeps looking: less than the job's 1-second interval, or the next tick is skipped
 
 
 def run(app) -> int:

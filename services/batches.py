@@ -6,15 +6,19 @@ job processes can never move the same batch twice.
 
 import gc
 import hashlib
+import io
+import threading
 import uuid
 from contextlib import contextmanager
 from datetime import date, datetime
+from itertools import islice
+from typing import BinaryIO
 
 import orjson
 from flask import current_app
 from peewee import JOIN, IntegrityError
 
-from bulk import insert_rows, unhurried_commit
+from bulk import insert_row, insert_rows, unhurried_commit
 from domain.batch_files import MAX_BYTES, MAX_RECORDS, FileRejected, Sheet, read_batch, read_head
 from domain.batch_validation import Facts, validate
 from domain.clock import local_today
@@ -50,16 +54,18 @@ def kinds_for(product: Product) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- upload
 
 
-def upload(user, product: Product, kind: str, filename: str, content: bytes) -> Batch:
-    """Check and store an uploaded file as a new batch in VALIDANDO; validation runs in a job."""
+def upload(user, product: Product, kind: str, filename: str, content: bytes | BinaryIO) -> Batch:
+    """Check and store an uploaded file as a new batch in VALIDANDO; validation runs in a job.
+    `content` is the file's bytes or a stream of them (the request's file, read once, here)."""
     with no_cyclic_gc():
         return _upload(user, product, kind, filename, content)
 
 
-def _upload(user, product: Product, kind: str, filename: str, content: bytes) -> Batch:
+def _upload(user, product: Product, kind: str, filename: str, content: bytes | BinaryIO) -> Batch:
     if kind not in dict(kinds_for(product)):
         raise Refused("Selecciona un tipo de lote válido para este producto")
     config = current_app.config
+    content, digest = _received(content, config["BATCH_MAX_BYTES"])
     try:
         # The checks and the header only: every row is read by the validation job.
         head = read_head(
@@ -67,7 +73,7 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
         )
     except FileRejected as exc:
         raise Refused(str(exc)) from exc
-    digest = hashlib.sha256(content).hexdigest()
+    digest = digest or hashlib.sha256(content).hexdigest()
     if _alive_with_hash(product, digest):
         raise Refused(ALREADY_REGISTERED)
     try:
@@ -83,7 +89,8 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
                 total_records=0,  # counted by the job once it has read the file ("Leyendo archivo…")
                 uploaded_by=user.id,
             )
-            BatchFile.create(batch=batch, content=content, header=orjson.dumps(list(head.header)).decode())
+            header = orjson.dumps(list(head.header)).decode()
+            insert_row("batch_file", ("batch_id", "content", "header"), (batch.id, content, header))
             record_event(Event.BATCH_UPLOAD, user, product.company, obj=f"lote:{batch.number}", detail=filename[:200])
     except IntegrityError:
         if _alive_with_hash(product, digest):  # the same file uploaded twice at once
@@ -91,6 +98,27 @@ def _upload(user, product: Product, kind: str, filename: str, content: bytes) ->
         raise
     _wake_validation()
     return batch
+
+
+READ_CHUNK = 1024 * 1024
+
+
+def _received(content: bytes | BinaryIO, max_bytes: int) -> tuple[bytes, str]:
+    """The upload's bytes, read from its stream in chunks into one buffer and hashed as they
+    come (SHA-256, hex), so the file is held once; reading stops one byte past `max_bytes`,
+    enough for read_head to refuse it. Bytes already read come back as they are, hashed
+    later (a refused file is never hashed)."""
+    if isinstance(content, bytes):
+        return content, ""
+    digest = hashlib.sha256()
+    buffer = io.BytesIO()
+    while buffer.tell() <= max_bytes:
+        chunk = content.read(min(READ_CHUNK, max_bytes + 1 - buffer.tell()))
+        if not chunk:
+            break
+        digest.update(chunk)
+        buffer.write(chunk)
+    return buffer.getvalue(), digest.hexdigest()
 
 
 def _wake_validation() -> None:
@@ -159,6 +187,7 @@ def load_sheet(batch: Batch) -> Sheet:
         batch.kind,
         max_bytes=config.get("BATCH_MAX_BYTES", MAX_BYTES),
         max_records=config.get("BATCH_MAX_RECORDS", MAX_RECORDS),
+        checked=True,  # read_head ran the safety checks on these bytes at the upload
     )
 
 
@@ -253,32 +282,35 @@ def _run_validation(batch: Batch, token: str) -> bool:
         return _finish(batch, token, Batch.INVALID, file_errors=text)
     done = batch.processed_records
     valid, errors, amount = batch.valid_records, batch.error_records, batch.amount
+    batch_id, dumps = batch.id, orjson.dumps
     record_rows, error_rows = [], []
-    position = 0
-    for outcome in outcomes:
-        position += 1
-        if position <= done:
-            continue
-        if outcome.errors:
-            error_rows.append((batch.id, outcome.line, "; ".join(outcome.errors), _raw_json(outcome.values)))
-        else:
-            r = outcome.record
-            record_rows.append(
-                (batch.id, outcome.line, r["id_type"], r["id_number"], r.get("amount", 0), record_json(r))
-            )
-            amount += r.get("amount", 0)
-        if len(record_rows) + len(error_rows) >= CHUNK:
-            valid += len(record_rows)
-            errors += len(error_rows)
-            if not _store_chunk(batch, token, record_rows, error_rows, position, valid, errors, amount):
-                return False
-            record_rows, error_rows = [], []
-    valid += len(record_rows)
-    errors += len(error_rows)
-    if (record_rows or error_rows) and not _store_chunk(
-        batch, token, record_rows, error_rows, position, valid, errors, amount
-    ):
-        return False
+    position = done
+    writer = _ChunkWriter(batch, token)
+    try:
+        for outcome in islice(outcomes, done, None):  # the first `done` were stored by an earlier run
+            position += 1
+            if outcome.errors:
+                error_rows.append((batch_id, outcome.line, "; ".join(outcome.errors), _raw_json(outcome.values)))
+            else:
+                r = outcome.record
+                cents = r.get("amount", 0)
+                data = dumps(r, default=str).decode()  # as record_json
+                record_rows.append((batch_id, outcome.line, r["id_type"], r["id_number"], cents, data, *NEW_RECORD))
+                amount += cents
+            if len(record_rows) + len(error_rows) >= CHUNK:
+                valid += len(record_rows)
+                errors += len(error_rows)
+                if not writer.store(record_rows, error_rows, position, valid, errors, amount):
+                    return False
+                record_rows, error_rows = [], []
+        valid += len(record_rows)
+        errors += len(error_rows)
+        if (record_rows or error_rows) and not writer.store(record_rows, error_rows, position, valid, errors, amount):
+            return False
+        if not writer.wait():
+            return False
+    finally:
+        writer.wait(quiet=True)
     status = Batch.VALID if errors == 0 and valid else Batch.PARTIAL if valid else Batch.INVALID
     return _finish(batch, token, status)
 
@@ -314,8 +346,9 @@ ERROR_COLUMNS = ("batch_id", "line", "messages", "raw")
 
 
 def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors, amount) -> bool:
-    """Insert one chunk and its progress in one transaction; abort if the claim was lost
-    (batch deleted meanwhile, or re-claimed after we were presumed dead)."""
+    """Insert one chunk (rows of RECORD_COLUMNS and ERROR_COLUMNS) and its progress in one
+    transaction; abort if the claim was lost (batch deleted meanwhile, or re-claimed after we
+    were presumed dead)."""
     with db.atomic() as transaction:
         unhurried_commit()  # lost in a server crash, the chunk is validated again (bulk.py)
         still_ours = (
@@ -332,9 +365,56 @@ def _store_chunk(batch, token, record_rows, error_rows, position, valid, errors,
         if not still_ours:
             transaction.rollback()
             return False
-        insert_rows("batch_record", RECORD_COLUMNS, [row + NEW_RECORD for row in record_rows], nulls=False)
+        insert_rows("batch_record", RECORD_COLUMNS, record_rows, nulls=False)
         insert_rows("batch_error", ERROR_COLUMNS, error_rows, nulls=False)
     return True
+
+
+class _ChunkWriter:
+    """Stores the chunks of one validation run in turn, each while the next one is validated.
+
+    A chunk is stored by _store_chunk in a thread of its own, on that thread's own pooled
+    connection: the same single transaction as ever (the claim checked, the chunk's records
+    and errors and the progress written, all committed together or not at all), and chunk k+1
+    is handed over only after chunk k's transaction has ended and said the claim was still
+    ours. What overlaps is the database's work on chunk k (COPY, foreign-key and index checks,
+    commit) with the validation of chunk k+1, which touches no database. A claim lost at chunk
+    k costs the validation of one more chunk, never a row stored."""
+
+    def __init__(self, batch, token):
+        self.batch, self.token = batch, token
+        self.thread = None
+        self.outcome = None  # (stored, exception) of the chunk in flight
+
+    def store(self, *chunk) -> bool:
+        """Hand a chunk over (after the previous one ended); False if the claim was lost."""
+        if not self.wait():
+            return False
+        self.outcome = None
+        self.thread = threading.Thread(target=self._store, args=chunk, name=f"batch-{self.batch.id}-chunk")
+        self.thread.start()
+        return True
+
+    def wait(self, quiet: bool = False) -> bool:
+        """Wait for the chunk in flight: True if it was stored (or none was in flight), False
+        if the claim was lost; its exception is raised here unless `quiet`."""
+        if self.thread is None:
+            return True
+        self.thread.join()
+        self.thread = None
+        stored, exception = self.outcome
+        if exception is not None and not quiet:
+            raise exception
+        return stored
+
+    def _store(self, *chunk) -> None:
+        try:
+            self.outcome = (_store_chunk(self.batch, self.token, *chunk), None)
+        except BaseException as exc:  # handed to the validating thread by wait()
+            self.outcome = (False, exc)
+        finally:
+            if not db.is_closed():
+                db.close()  # this thread's connection goes back to the pool
 
 
 def _finish(batch, token, status, file_errors="") -> bool:

@@ -34,8 +34,13 @@ def read_batch(
     max_bytes: int = MAX_BYTES,
     max_records: int = MAX_RECORDS,
     max_uncompressed: int = MAX_UNCOMPRESSED,
+    checked: bool = False,
 ) -> Sheet:
-    """Parse an uploaded batch file of type `kind` (EMI, REC or AFI), or raise FileRejected."""
+    """Parse an uploaded batch file of type `kind` (EMI, REC or AFI), or raise FileRejected.
+
+    `checked`: these very bytes already passed the zip and compound-file safety checks with
+    the same limits (read_head at the upload; the validation job reads the stored file), so
+    they are not run a second time (0.4 s of a 100,000-row .xlsx)."""
     try:
         spec = layout(kind)
     except (KeyError, ValueError):
@@ -52,18 +57,20 @@ def read_batch(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _read(suffix, content, spec, max_records, max_uncompressed)
+        return _read(suffix, content, spec, max_records, max_uncompressed, checked)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _read(suffix: str, content: bytes, spec: Layout, max_records: int, max_uncompressed: int) -> Sheet:
+def _read(suffix: str, content: bytes, spec: Layout, max_records: int, max_uncompressed: int, checked: bool) -> Sheet:
     if suffix == ".xlsx":
-        check_xlsx(content, max_uncompressed, max_records)
+        if not checked:
+            check_xlsx(content, max_uncompressed, max_records)
         return read_workbook(content, spec, "xlsx", max_records)
     if suffix == ".xls":
-        check_xls(content, max_records)
+        if not checked:
+            check_xls(content, max_records)
         return read_workbook(content, spec, "xls", max_records)
     text = decode_text(content)
     if not text.strip():
