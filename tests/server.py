@@ -126,7 +126,7 @@ class HttpClient:
         """(status, body) of one request; redirects are answers, not followed."""
         from urllib.parse import urlencode
 
-        body = urlencode(data).encode() if data is not None else None
+        body = urlencode(data, doseq=True).encode() if data is not None else None
         req = urllib.request.Request(f"{self.base_url}{path}", data=body, method=method)
         try:
             with self.opener.open(req, timeout=timeout) as response:

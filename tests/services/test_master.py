@@ -255,3 +255,20 @@ def test_parallel_requests_with_the_same_key_move_money_once(app, world):
     results = in_threads(credit, 6)
     assert all(isinstance(r, master.Result) and r.ok for r in results), results
     assert card_balance(card) == 10_000 and sum(not r.repeated for r in results) == 1
+
+
+def test_a_processor_that_fails_is_said_as_such_and_moves_nothing(world, monkeypatch):
+    from adapters.processor import SimulatedProcessor
+
+    funded(world, 100_000_000)
+    card = world["cards"][0]
+    run(world, MasterOperation.CREDIT, [(card, 50_000)])
+    before = (master_balance(world), card_balance(card))
+
+    def down(self, product, card_ids):
+        raise ConnectionError("processor unreachable")
+
+    monkeypatch.setattr(SimulatedProcessor, "live_balances", down)
+    results = run(world, MasterOperation.INQUIRY, [(card, 0)]) + run(world, MasterOperation.DEBIT, [(card, 10_000)])
+    assert [r.message for r in results] == [master.FAILED, master.FAILED]
+    assert (master_balance(world), card_balance(card)) == before
