@@ -127,9 +127,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "hostiles"),
-        help="run only the HTTP journey, the pages under load, the batch, the order, the innominate-card "
-        "or the hostile-file benches",
+        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "maestra", "hostiles"),
+        help="run only the HTTP journey, the pages under load, the batch, the order, the innominate-card, "
+        "the master-account or the hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -145,6 +145,9 @@ def main() -> None:
     if args.only == "innominadas":
         innominate_bench()
         return
+    if args.only == "maestra":
+        master_bench()
+        return
     if args.only in (None, "viaje"):
         journey_bench(args)
         if args.only:
@@ -159,6 +162,20 @@ def main() -> None:
         order_benches(args)
     if args.only is None:
         innominate_bench()
+        master_bench()
+
+
+def master_bench() -> None:
+    """bench.master_ops in a fresh process: 10,000 master-account operations from 8 clients over
+    HTTP, on PostgreSQL (when its server answers) and SQLite."""
+    print("\nCuenta maestra bajo carga (por HTTP, gunicorn + trabajos)")
+    urls = ["sqlite:"]
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
+        urls.insert(0, PG_URL)
+    for url in urls:
+        command = [sys.executable, "-m", "bench.master_ops", "--database-url", url]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        print(output.rstrip())
 
 
 def innominate_bench() -> None:
