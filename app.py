@@ -88,7 +88,20 @@ def _load_user(user_id: str):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, authorization, batches, companies, health, help, innominate, master, orders, settings
+    from blueprints import (
+        auth,
+        authorization,
+        batches,
+        cards,
+        companies,
+        health,
+        help,
+        innominate,
+        master,
+        orders,
+        replacement,
+        settings,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
@@ -98,8 +111,13 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders.bp)
     app.register_blueprint(innominate.bp)
     app.register_blueprint(master.bp)
+    app.register_blueprint(cards.bp)
+    app.register_blueprint(replacement.bp)
     app.register_blueprint(help.bp)
     app.register_blueprint(health.bp)
+    from blueprints import exports  # «Exportar Excel» of every list
+
+    app.register_blueprint(exports.bp)
     if app.config["DEMO_MODE"]:
         if app.config["HOST"] not in ("127.0.0.1", "localhost", "::1"):
             # The demo outbox shows temporary passwords to whoever can reach it.

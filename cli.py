@@ -162,6 +162,7 @@ PRODUCT_OPTIONS = [
     click.option("--card-price-unnamed", type=MONEY, help="Precio por tarjeta innominada (pesos)"),
     click.option("--distribution-cost", type=MONEY, help="Costo de distribución por lote de tarjetas"),
     click.option("--affiliation-fee", type=MONEY, help="Tarifa por tarjeta innominada afiliada (0: sin costo)"),
+    click.option("--replacement-fee", type=MONEY, help="Tarifa por reposición con tarjeta nueva nominada"),
     click.option("--recharge-rate", type=RATE, help="Comisión de recarga (0.01 o 1%)"),
     click.option("--recharge-min", type=MONEY, help="Comisión mínima por registro de recarga"),
     click.option("--iva-rate", type=RATE, help="IVA (por defecto 19%)"),

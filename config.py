@@ -74,4 +74,6 @@ def load_config(instance_path: Path) -> dict:
         # Operations: who is e-mailed when a paid order's processing keeps failing, and after how many failures.
         "OPS_EMAIL": env.get("OPS_EMAIL", ""),
         "ORDER_MAX_FAILURES": _int(env.get("ORDER_MAX_FAILURES"), 5),
+        # «Exportar Excel»: up to this many rows the file is built in the request; more, by the export job.
+        "EXPORT_INLINE_ROWS": _int(env.get("EXPORT_INLINE_ROWS"), 5_000),
     }

@@ -22,7 +22,7 @@ from peewee import (
 from playhouse.db_url import connect
 
 from domain.card_states import LABELS as CARD_LABELS
-from domain.card_states import CardState, takes_money
+from domain.card_states import CardState, plastic_label, takes_money
 from domain.permissions import PERMISSIONS
 
 db = DatabaseProxy()
@@ -173,6 +173,7 @@ class Product(BaseModel):
     validity_months = IntegerField(default=36)
     max_innominate = IntegerField(default=500)
     affiliation_fee = BigIntegerField(default=0)  # per card affiliated (AFI); 0: affiliating is free (migration 5)
+    replacement_fee = BigIntegerField(default=0)  # per card replaced by a new named card (REP, migration 8)
     # Fee schedule: money in centavos, rates as exact decimals.
     card_price_named = BigIntegerField(default=0)
     card_price_unnamed = BigIntegerField(default=0)
@@ -385,17 +386,33 @@ class Card(Labelled, BaseModel):
     record = DeferredForeignKey("BatchRecord", null=True, unique=True, on_delete="SET NULL")
     # Innominate cards (migration 5): the embossed lines, the branch the stock belongs to, and
     # when the card was given to its cardholder.
+    # Consulta de tarjetas (migration 8): the plastic's delivery (domain/card_states.py
+    # PLASTIC_*), when the card last changed state, and the card that replaced it.
+    last4 = CharField(max_length=4, default="")  # the number's last 4 digits: searched, with the product, by an index
+    plastic_status = CharField(max_length=20, default="EN_ELABORACION")
+    plastic_at = DateTimeField(null=True)
+    status_changed_at = DateTimeField(null=True)
+    replaced_by = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="replaced")
     emboss_line1 = CharField(max_length=25, default="")
     emboss_line2 = CharField(max_length=25, default="")
     branch = ForeignKeyField(Branch, null=True, on_delete="SET NULL", backref="cards")
     affiliated_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("product", "status"), False),)
+        indexes = ((("product", "status"), False), (("product", "last4"), False))
+
+    def save(self, *args, **kwargs):
+        if not self.last4 and self.masked_pan:
+            self.last4 = self.masked_pan[-4:]
+        return super().save(*args, **kwargs)
 
     @property
     def is_affiliated(self) -> bool:
         return self.person_id is not None
+
+    @property
+    def plastic_label(self) -> str:
+        return plastic_label(self.plastic_status)
 
     @property
     def takes_money(self) -> bool:
@@ -724,6 +741,33 @@ class MasterOperation(Labelled, BaseModel):
         return self.status == self.OK
 
 
+class ExportJob(Labelled, BaseModel):
+    """«Exportar Excel» of a list (services/exports.py): small ones are built in the request,
+    large ones (over EXPORT_INLINE_ROWS) by the export job, which claims the row as a lease,
+    writes the .xlsx in constant memory and keeps it here until it is downloaded or expires."""
+
+    PENDING, RUNNING, READY, FAILED = "PENDIENTE", "EN_PROCESO", "LISTO", "ERROR"
+    STATUS_LABELS = {PENDING: "En cola", RUNNING: "Generando", READY: "Listo", FAILED: "Error"}
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    product = ForeignKeyField(Product, null=True, on_delete="CASCADE")
+    kind = CharField(max_length=40)  # which list (services/exports.py EXPORTS)
+    params = TextField(default="{}")  # its criteria, JSON
+    status = CharField(max_length=12, default=PENDING, index=True)
+    total = IntegerField(default=0)
+    done = IntegerField(default=0)
+    filename = CharField(max_length=120, default="")
+    content = BlobField(null=True)
+    error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+    claim_token = CharField(max_length=36, null=True)
+    claimed_at = DateTimeField(null=True)
+    claimed_by = CharField(max_length=120, null=True)
+    attempts = IntegerField(default=0)
+
+
 class CardPurchase(BaseModel):
     """A purchase the (simulated) card processor authorized: it lowers the card's live balance at
     once and reaches the ledger (card → purchases settlement) when the settlement job posts it."""
@@ -800,8 +844,8 @@ ALL_MODELS = [
 
 # Tables created by migration 2 (tests/conftest.py empties ALL_MODELS + LEDGER_MODELS).
 LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode]
-# Tables created by migration 7.
-MASTER_MODELS = [MasterOperation, CardPurchase]
+# Tables created by migrations 7 and 8.
+MASTER_MODELS = [MasterOperation, CardPurchase, ExportJob]
 
 # The schema is built by the frozen migrations of the migrations/ package (one module per
 # version, never derived from the classes above); tests/test_migrations.py checks that they

@@ -42,6 +42,7 @@ import peewee
 
 import ledger
 from bulk import allocate_ids, copy_to_temp, insert_rows, is_sqlite, select_in
+from domain.card_states import PlasticState
 from domain.cards import capacity, expiry, make_pan, mask
 from domain.clock import local_today
 from domain.ledger import Operation
@@ -194,6 +195,11 @@ class CardProcessor(Protocol):
         knows minus the purchases not settled yet. Cards it doesn't know are left out."""
         ...
 
+    def set_status(self, product: ProductTerms, card_id: int, current: str, new: str) -> bool:
+        """Block, unblock or cancel a card at the processor: `new` if it is still `current`
+        (False otherwise: someone changed it meanwhile). The moves are checked by the caller."""
+        ...
+
 
 # ---------------------------------------------------------------- the simulated processor
 
@@ -285,7 +291,14 @@ class SimulatedProcessor:
             status = Card.NOT_AFFILIATED if person_id is None else Card.ACTIVE
             cards.append(
                 (card_id, product.id, person_id, masked, status, now, serial, expires_text, account_id)
-                + (request.reference, request.emboss_line1, request.emboss_line2, request.branch_id)
+                + (
+                    request.reference,
+                    request.emboss_line1,
+                    request.emboss_line2,
+                    request.branch_id,
+                    PlasticState.MAKING.value,
+                    masked[-4:],
+                )
             )
             results[request.reference] = Issued(request.reference, masked, serial, expires_on)
         insert_rows(
@@ -309,6 +322,8 @@ class SimulatedProcessor:
                 "emboss_line1",
                 "emboss_line2",
                 "branch_id",
+                "plastic_status",
+                "last4",
             ),
             cards,
         )
@@ -456,6 +471,14 @@ class SimulatedProcessor:
         return balances
 
     # ------------------------------------------------------------ purchases
+
+    def set_status(self, product: ProductTerms, card_id: int, current: str, new: str) -> bool:
+        """The card's state, kept on its row: a conditional UPDATE on the state the caller saw."""
+        return bool(
+            Card.update(status=new, status_changed_at=utcnow())
+            .where((Card.id == card_id) & (Card.product == product.id) & (Card.status == current))
+            .execute()
+        )
 
     def purchase(self, product: ProductTerms, card_id: int, amount: int, merchant: str) -> bool:
         """Authorize a purchase at a merchant: True, and a CardPurchase row (the card's live

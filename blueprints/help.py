@@ -73,6 +73,12 @@ CHAPTERS = (
         "Recarga de la cuenta maestra, abonos, cargos y consultas de saldo de una tarjeta o de varias.",
         "help/_cuenta_maestra.html",
     ),
+    Chapter(
+        "consulta-de-tarjetas",
+        "Consulta de tarjetas",
+        "Buscar cualquier tarjeta, bloquearla o desbloquearla, seguir la entrega del plástico y cancelarla.",
+        "help/_tarjetas.html",
+    ),
     Chapter("definiciones", "Definiciones", "Los términos que usa el portal.", "help/_definiciones.html"),
 )
 
@@ -81,7 +87,7 @@ CHAPTERS = (
 MENU_DESCRIPTIONS = {
     "Lotes": "Cargar, confirmar, firmar y autorizar lotes de emisión, recarga y afiliación; solicitar tarjetas "
     "innominadas y asignarlas a sus titulares.",
-    "Consultas": "Consultar, pagar y anular órdenes de servicio.",
+    "Consultas": "Consultar, pagar y anular órdenes de servicio; buscar tarjetas, bloquearlas y seguir su entrega.",
     "Servicios": "Recargar la cuenta maestra y mover dinero entre ella y las tarjetas.",
     "Reportes": "",
 }

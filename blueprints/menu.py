@@ -47,9 +47,9 @@ MENU = (
         ORDER_PERMS + CARD_PERMS,
         (
             MenuItem("Órdenes de servicio", "orders.index", ("order.view",)),
-            MenuItem("Consulta de tarjetas", None, CARD_PERMS),
+            MenuItem("Consulta de tarjetas", "cards.index", CARD_PERMS),
         ),
-        ("orders",),
+        ("orders", "cards"),
     ),
     MenuSection(
         "Servicios",

@@ -25,7 +25,18 @@ from flask import request as flask_request
 from peewee import SQL, Tuple, fn
 
 # The query arguments a table's pager carries to the next page: search text and criteria.
-PAGE_ARGS = ("q", "periodo", "fecha_inicial", "fecha_final", "estado", "buscar", "lote")
+PAGE_ARGS = (
+    "q",
+    "periodo",
+    "fecha_inicial",
+    "fecha_final",
+    "estado",
+    "buscar",
+    "lote",
+    "documento",
+    "tarjeta",
+    "orden",
+)
 MAX_SKIP_PAGES = 2  # how far from the current page a cursor link reaches (the pager shows ±2)
 
 
@@ -61,10 +72,19 @@ class Page:
 
 @dataclass(frozen=True)
 class KeysetPage(Page):
-    """A page read by `keyset`: also the keys of its first and last rows, the cursors of its neighbours."""
+    """A page read by `keyset`: also the keys of its first and last rows, the cursors of its
+    neighbours; `more` when the rows were counted only up to `total` (there are more)."""
 
     first_key: str = ""
     last_key: str = ""
+    more: bool = False
+
+    @property
+    def summary(self) -> str:
+        if not self.more:
+            return super().summary
+        total = f"{self.total:,}".replace(",", ".")
+        return f"Mostrando registro(s) del {self.first_index} al {self.last_index} de más de {total} registro(s)"
 
     def link_args(self, number: int) -> dict:
         """The cursor arguments of page `number`, reached from this one."""
@@ -123,22 +143,41 @@ def _key_of(row, key) -> str:
     return ".".join(str(getattr(row, field.name)) for field in key)
 
 
-def keyset(query, key, args=None, per_page: int = 10, endpoint: str | None = None) -> KeysetPage:
+def keyset(
+    query, key, args=None, per_page: int = 10, endpoint: str | None = None, *, newest_first: bool = False,
+    count_limit: int | None = None,
+) -> KeysetPage:  # fmt: skip
     """Paginate a peewee query by cursor over `key`, a tuple of integer fields that orders the
     rows and is unique among them (e.g. `(BatchRecord.line,)` within a batch; its index makes the
-    seek cheap). The query's own ORDER BY is replaced by the key's. Two queries: the COUNT of the
-    summary and the page. `endpoint` (default: the request's) is the table's, for `page_url`."""
+    seek cheap). The query's own ORDER BY is replaced by the key's (descending with
+    `newest_first`). Two queries: the COUNT of the summary and the page; with `count_limit` the
+    rows are counted only that far ("más de 10.000": counting a million rows would cost more
+    than the page). `endpoint` (default: the request's) is the table's, for `page_url`."""
     args = flask_request.args if args is None else args
     key = tuple(key)
-    total = query.count()
+    more = False
+    if count_limit is None:
+        total = query.count()
+    else:
+        total = query.order_by().limit(count_limit + 1).count()
+        more = total > count_limit
+        total = min(total, count_limit)
     pages = max(1, -(-total // per_page))
     number = _page_number(args, pages)
     ascending = [f.asc() for f in key]
     descending = [f.desc() for f in key]
+    if newest_first:
+        ascending, descending = descending, ascending
     columns = key[0] if len(key) == 1 else Tuple(*key)
 
     def bound(values):
         return values[0] if len(key) == 1 else Tuple(*values)
+
+    def past(values):  # rows after the cursor, in the list's order
+        return columns < bound(values) if newest_first else columns > bound(values)
+
+    def before_(values):
+        return columns > bound(values) if newest_first else columns < bound(values)
 
     skip = args.get("saltar", "")
     skip = min(int(skip), MAX_SKIP_PAGES * per_page) if skip.isascii() and skip.isdigit() and len(skip) <= 6 else 0
@@ -153,13 +192,13 @@ def keyset(query, key, args=None, per_page: int = 10, endpoint: str | None = Non
     elif args.get("ultima") == "1":
         items, number = last_page()
     elif after is not None:
-        items = list(query.where(columns > bound(after)).order_by(*ascending).offset(skip or None).limit(per_page))
+        items = list(query.where(past(after)).order_by(*ascending).offset(skip or None).limit(per_page))
         if items:
             number = max(number, 2)  # there are rows before these
         else:  # past the end (rows went away meanwhile): the last page
             items, number = last_page()
     elif before is not None:
-        seek = query.where(columns < bound(before)).order_by(*descending).offset(skip or None).limit(per_page)
+        seek = query.where(before_(before)).order_by(*descending).offset(skip or None).limit(per_page)
         items = list(seek)[::-1]
         if len(items) < per_page:  # reached the start: the first page, whole
             items, number = list(query.order_by(*ascending).limit(per_page)), 1
@@ -170,6 +209,7 @@ def keyset(query, key, args=None, per_page: int = 10, endpoint: str | None = Non
     page = KeysetPage(
         items, number, per_page, total,
         first_key=_key_of(items[0], key) if items else "", last_key=_key_of(items[-1], key) if items else "",
+        more=more,
     )  # fmt: skip
     g.setdefault("keyset_pages", {})[endpoint or flask_request.endpoint] = page
     return page

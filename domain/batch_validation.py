@@ -127,6 +127,18 @@ _DATE_ISO = re.compile(
 ).fullmatch
 
 NAME_MAX, ADDRESS_MAX, CITY_MAX, EMAIL_MAX, DESCRIPTION_MAX = 100, 100, 40, 200, 38
+
+
+def valid_email(text: str) -> bool:
+    """CORREO ELECTRONICO as an EMI file takes it (also for Actualizar datos of a card)."""
+    return bool(_EMAIL(text))
+
+
+def valid_mobile(text: str) -> bool:
+    """TELEFONO CELULAR as an EMI file takes it: 10 digits starting with 3."""
+    return bool(_MOBILE(text))
+
+
 # The issuer's layout (SPEC §5.1): postal codes of up to 10 digits (Colombia's have 6, and an
 # Excel number cell drops a leading zero), the correspondence address like the residence one.
 POSTAL_CODE, CORRESPONDENCE_ADDRESS = "CODIGO POSTAL DIRECCION RESIDENCIA", "DIRECCION DE CORRESPONDENCIA"

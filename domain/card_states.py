@@ -74,3 +74,44 @@ def takes_money(state: str) -> bool:
 
 def is_blocked(state: str) -> bool:
     return state in (CardState.TEMPORARY_BLOCK, CardState.BLOCKED_LOSS, CardState.BLOCKED_THEFT, CardState.CANCELLED)
+
+
+# ---------------------------------------------------------------- the plastic's delivery
+#     EN_ELABORACION ─send─► ENVIADA_EMPRESA ─receive─► RECIBIDA_EMPRESA ─deliver─► ENTREGADA
+
+
+class PlasticState(StrEnum):
+    MAKING = "EN_ELABORACION"
+    SENT = "ENVIADA_EMPRESA"
+    RECEIVED = "RECIBIDA_EMPRESA"
+    DELIVERED = "ENTREGADA"
+
+
+PLASTIC_LABELS = {
+    PlasticState.MAKING: "En elaboración",
+    PlasticState.SENT: "Enviada a la empresa",
+    PlasticState.RECEIVED: "Recibida en la empresa",
+    PlasticState.DELIVERED: "Entregada al tarjetahabiente",
+}
+
+# action -> (from, to)
+PLASTIC_MOVES: dict[str, tuple[PlasticState, PlasticState]] = {
+    "send": (PlasticState.MAKING, PlasticState.SENT),
+    "receive": (PlasticState.SENT, PlasticState.RECEIVED),
+    "deliver": (PlasticState.RECEIVED, PlasticState.DELIVERED),
+}
+
+
+def plastic_move(state: str, action: str) -> PlasticState:
+    """The plastic's state after `action` (send, receive, deliver), or InvalidMove."""
+    step = PLASTIC_MOVES.get(action)
+    if step is None or state != step[0]:
+        raise InvalidMove(f"el plástico {state} no admite {action}")
+    return step[1]
+
+
+def plastic_label(state: str) -> str:
+    try:
+        return PLASTIC_LABELS[PlasticState(state)]
+    except ValueError:
+        return state

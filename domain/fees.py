@@ -5,7 +5,7 @@ Per batch (`BatchCost`):
     amount              = Σ record amounts
     card_price_total    = records × unit_price (EMI: named price, INN: unnamed price,
                           AFI: the affiliation fee, 0 unless the product sets one;
-                          REC creates no card: 0)
+                          REP: the replacement fee; REC creates no card: 0)
     distribution        = distribution_cost, once per batch that creates new cards
                           (EMI, INN with at least one record); else 0
     recharge_commission = Σ over REC records of max(recharge_rate × amount, recharge_min)
@@ -55,8 +55,10 @@ _ONE = Decimal(1)
 
 # Batch types that create new cards: they pay a card price per record and one distribution.
 _NEW_CARDS = {BatchKind.EMI: "card_price_named", BatchKind.INN: "card_price_unnamed"}
-# The price per record of each type (AFI gives existing cards a holder: its fee, no distribution).
-_UNIT_PRICE = {**_NEW_CARDS, BatchKind.AFI: "affiliation_fee"}
+# The price per record of each type (AFI gives existing cards a holder: its fee, no distribution;
+# REP replaces a lost or stolen card with a new named one: the replacement fee, which includes its
+# delivery, so no distribution either).
+_UNIT_PRICE = {**_NEW_CARDS, BatchKind.AFI: "affiliation_fee", BatchKind.REP: "replacement_fee"}
 
 
 def round_cents(value: Decimal) -> int:
@@ -100,9 +102,11 @@ class FeeSchedule:
     iva_rate: Decimal = Decimal("0.19")
     gmf_rate: Decimal = Decimal("0.004")
     affiliation_fee: int = 0
+    replacement_fee: int = 0
 
     def __post_init__(self):
-        for name in ("card_price_named", "card_price_unnamed", "distribution_cost", "recharge_min", "affiliation_fee"):
+        money = ("card_price_named", "card_price_unnamed", "distribution_cost", "recharge_min", "affiliation_fee")
+        for name in (*money, "replacement_fee"):
             _cents(name, getattr(self, name))
         for name in ("recharge_rate", "iva_rate", "gmf_rate"):
             object.__setattr__(self, name, _rate(name, getattr(self, name)))
@@ -119,6 +123,7 @@ class FeeSchedule:
             iva_rate=product.iva_rate,
             gmf_rate=product.gmf_rate,
             affiliation_fee=product.affiliation_fee,
+            replacement_fee=product.replacement_fee,
         )
 
 

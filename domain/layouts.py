@@ -22,6 +22,7 @@ class BatchKind(StrEnum):
     REC = "REC"
     AFI = "AFI"
     INN = "INN"
+    REP = "REP"
 
 
 # The name shown in "Tipo de lote".
@@ -30,9 +31,11 @@ BATCH_TYPE_NAMES: dict[BatchKind, str] = {
     BatchKind.REC: "Recarga (Id persona)",
     BatchKind.AFI: "Afiliación (Id persona)",
     BatchKind.INN: "Emisión innominada",
+    BatchKind.REP: "Reposición",  # a new named card for one blocked for loss or theft (services/replacement.py)
 }
 
-# Types that arrive as a file through Carga de lotes; INN comes from the Solicitud form.
+# Types that arrive as a file through Carga de lotes; INN comes from the Solicitud form, REP
+# from the Reposición dialog.
 UPLOADABLE: tuple[BatchKind, ...] = (BatchKind.EMI, BatchKind.REC, BatchKind.AFI)
 
 

@@ -17,7 +17,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 import models
-from jobs import cleanup, process_orders, send_mail, settle_payments, settle_purchases, validate_batches, wakeup
+from jobs import (
+    cleanup,
+    process_orders,
+    run_exports,
+    send_mail,
+    settle_payments,
+    settle_purchases,
+    validate_batches,
+    wakeup,
+)
 from services import health, leases
 
 log = logging.getLogger("jobs")
@@ -75,6 +84,7 @@ JOBS = [
     (settle_payments, 60),
     (settle_purchases, 60),
     (send_mail, 60),
+    (run_exports, 2),
     (cleanup, 3600),
 ]
 

@@ -22,17 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from peewee import JOIN, IntegrityError, fn
+from peewee import IntegrityError, fn
 
 import ledger
 from adapters.bank import default_bank
 from adapters.processor import default_processor, product_terms
 from domain.card_states import takes_money
-from domain.cards import luhn_valid, make_pan, mask
 from domain.clock import BOGOTA, local_today
 from domain.money import format_cop
-from models import Batch, BatchRecord, Card, Company, LedgerAccount, MasterOperation, Person, Product, User, db
+from models import Card, Company, MasterOperation, Person, Product, User, db
 from services import Refused, codes
+from services import cards as cards_service
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -82,69 +82,12 @@ def header(product: Product) -> Header:
     return Header(ledger.balance(ledger.master_account(product)), product.transfer_fee, product.inquiry_fee)
 
 
-@dataclass(frozen=True)
-class Criteria:
-    document: str = ""
-    card: str = ""
-    order: int | None = None
-    batch: str = ""
-
-
-def criteria_from(args) -> tuple[Criteria, list[str]]:
-    """Documento de identidad, Número de tarjeta (last 4 or all 16 digits), Nro. de orden de
-    servicio, Nro. de lote; each optional."""
-    errors = []
-    document = (args.get("documento") or "").strip().upper()[:15]
-    card = (args.get("tarjeta") or "").strip().replace(" ", "")
-    order = (args.get("orden") or "").strip()
-    batch = (args.get("lote") or "").strip()
-    if document and not (document.isascii() and document.isalnum()):
-        errors.append("El documento de identidad solo lleva letras y números")
-    if card and not (card.isascii() and card.isdigit() and len(card) in (4, 16)):
-        errors.append("Escribe los últimos 4 dígitos de la tarjeta o sus 16 dígitos")
-    elif len(card) == 16 and not luhn_valid(card):
-        errors.append("El número de tarjeta no es válido")
-    if order and not (order.isascii() and order.isdigit() and len(order) <= 12):
-        errors.append("El número de orden de servicio solo lleva números")
-    if batch and not (batch.isascii() and batch.isdigit() and len(batch) <= 12):
-        errors.append("El número de lote solo lleva números")
-    if errors:
-        return Criteria(), errors
-    return Criteria(document, card, int(order) if order else None, batch), []
+Criteria, criteria_from = cards_service.Criteria, cards_service.criteria_from  # the same search as Consulta de tarjetas
 
 
 def cards(product: Product, criteria: Criteria):
-    """The product's cards that have a holder, with the holder, matching the criteria."""
-    query = (
-        Card.select(Card, Person, LedgerAccount)
-        .join(Person, on=(Card.person == Person.id))
-        .switch(Card)
-        .join(LedgerAccount, JOIN.LEFT_OUTER, on=(Card.account == LedgerAccount.id))
-        .where(Card.product == product)
-    )
-    if criteria.document:
-        query = query.where(Person.id_number == criteria.document)
-    if len(criteria.card) == 4:
-        query = query.where(Card.masked_pan.endswith(criteria.card))
-    elif criteria.card:
-        query = query.where(Card.masked_pan == mask(criteria.card))
-        serials = _serials_of(product, criteria.card)
-        query = query.where(Card.serial.in_(serials or [-1]))
-    if criteria.order is not None or criteria.batch:
-        records = BatchRecord.select(BatchRecord.id).join(Batch).where(Batch.product == product)
-        if criteria.order is not None:
-            records = records.where(Batch.order == criteria.order)
-        if criteria.batch:
-            records = records.where(Batch.number == criteria.batch)
-        query = query.where(Card.record.in_(records))
-    return query
-
-
-def _serials_of(product: Product, pan: str) -> list[int]:
-    """The serials of the product's cards whose full number is `pan` (the number is never stored:
-    it is rebuilt from the BIN and each candidate's serial)."""
-    candidates = Card.select(Card.serial).where((Card.product == product) & (Card.masked_pan == mask(pan)))
-    return [c.serial for c in candidates if c.serial is not None and make_pan(product.bin, c.serial) == pan]
+    """The product's cards that have a holder (the ones this screen moves money for)."""
+    return cards_service.search(product, criteria, holders_only=True)
 
 
 def card_of(product: Product, card_id: int) -> Card | None:

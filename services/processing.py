@@ -33,7 +33,7 @@ from adapters.processor import (
 )
 from bulk import is_sqlite, unhurried_commit
 from models import Batch, BatchRecord, ServiceOrder, db, utcnow
-from services import leases
+from services import leases, replacement
 from services.batches import no_cyclic_gc
 from services.mail import send_mail
 
@@ -312,4 +312,10 @@ def _assign(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: l
     return processor.assign(terms, requests)
 
 
-HANDLERS = {"EMI": _issue_named, "INN": _issue_innominate, "REC": _credit, "AFI": _assign}
+def _replace(processor: CardProcessor, terms: ProductTerms, batch: Batch, rows: list):
+    """REP: a new named card for the holder of a card blocked for loss or theft, which gets the
+    old card's balance (services/replacement.py)."""
+    return replacement.process_records(processor, terms, rows)
+
+
+HANDLERS = {"EMI": _issue_named, "INN": _issue_innominate, "REC": _credit, "AFI": _assign, "REP": _replace}

@@ -344,6 +344,7 @@ MONEY_OPTIONS = [
     ("--card-price-unnamed", "card_price_unnamed"),
     ("--distribution-cost", "distribution_cost"),
     ("--affiliation-fee", "affiliation_fee"),
+    ("--replacement-fee", "replacement_fee"),
     ("--recharge-min", "recharge_min"),
     ("--card-limit", "card_limit"),
     ("--transfer-fee", "transfer_fee"),

@@ -74,6 +74,12 @@ SCREENS = [
     Screen(
         "consultar-sin-js", "/productos/{unnamed}/cuenta-maestra/tarjetas/{holder_card}/consultar", users=("jhomez",)
     ),
+    Screen("consulta-tarjetas", "/productos/{unnamed}/tarjetas", users=("jhomez",)),
+    Screen("consulta-tarjetas-error", "/productos/{unnamed}/tarjetas?tarjeta=99", users=("jhomez",)),
+    Screen("tarjeta", "/productos/{unnamed}/tarjetas/{holder_card}", users=("jhomez",)),
+    Screen("bloquear-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/extravio", users=("jhomez",)),
+    Screen("cancelar-tarjeta-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/cancelar", users=("jhomez",)),
+    Screen("actualizar-datos-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/datos", users=("jhomez",)),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),

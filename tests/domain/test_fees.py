@@ -576,6 +576,7 @@ def test_from_product_reads_the_fee_fields():
         iva_rate=Decimal("0.19"),
         gmf_rate=Decimal("0.004"),
         affiliation_fee=0,
+        replacement_fee=0,
         name="Clásica / Visa",  # other attributes are ignored
     )
     assert FeeSchedule.from_product(product) == DEMO
@@ -614,3 +615,13 @@ def test_an_innominate_request_pays_the_unnamed_price_and_one_distribution():
         BatchInput("I", BatchKind.INN, records=10), FeeSchedule(card_price_unnamed=800, distribution_cost=500_000)
     )
     assert (cost.card_price_total, cost.distribution, cost.commission) == (8_000, 500_000, 508_000)
+
+
+def test_a_replacement_costs_the_products_replacement_fee_and_no_distribution():
+    fees = FeeSchedule(card_price_named=1_000, distribution_cost=500_000, replacement_fee=12_000)
+    cost = batch_cost(BatchInput("R", BatchKind.REP, records=1), fees)
+    assert (cost.unit_price, cost.card_price_total, cost.distribution, cost.commission) == (12_000, 12_000, 0, 12_000)
+    free = batch_cost(BatchInput("R", BatchKind.REP, records=1), FeeSchedule(card_price_named=1_000))
+    assert (free.card_price_total, free.commission) == (0, 0)
+    with pytest.raises(ValueError):
+        FeeSchedule(replacement_fee=-1)

@@ -62,6 +62,7 @@ def test_batch_type_names_and_codes():
         "REC": "Recarga (Id persona)",
         "AFI": "Afiliación (Id persona)",
         "INN": "Emisión innominada",
+        "REP": "Reposición",
     }
     assert list(layouts.UPLOADABLE) == ["EMI", "REC", "AFI"]
     assert layout("REC").name == "Recarga (Id persona)"

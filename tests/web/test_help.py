@@ -55,10 +55,7 @@ def test_unknown_chapter_is_404(help_client):
 
 
 # Features whose screens have not landed: the guide must not describe them as working.
-NOT_YET = (
-    "Exportar",
-    "Tarjetas emitidas",
-)
+NOT_YET = ("Tarjetas emitidas",)
 
 
 def _guide_text(help_client) -> str:
@@ -102,5 +99,15 @@ def test_the_master_account_chapter_names_the_screens_labels(help_client):
         "Servicios &gt; Cuenta maestra", "<strong>Recarga cuenta maestra</strong>", "<strong>Transferir</strong>",
         "La transferencia fue realizada exitosamente.", "<strong>Abonar a tarjeta</strong>",
         "<strong>Cargo a tarjeta</strong>", "Saldo insuficiente", "Límite excedido", "Tarjeta bloqueada",
+    ):  # fmt: skip
+        assert label in html, label
+
+
+def test_the_card_inquiry_chapter_names_the_screens_labels(help_client):
+    html = help_client.get("/ayuda/consulta-de-tarjetas").get_data(as_text=True)
+    for label in (
+        "Consultas &gt; Consulta de tarjetas", "<strong>Bloqueo temporal</strong>", "<strong>Desbloquear</strong>",
+        "<strong>Enviar a empresa</strong>", "<strong>Actualizar datos</strong>", "<strong>Cancelar tarjeta</strong>",
+        "Esta operación no puede ser reversada", "más de 10.000", "<strong>Reposición</strong>",
     ):  # fmt: skip
         assert label in html, label

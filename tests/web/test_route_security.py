@@ -26,7 +26,9 @@ NEEDS_NO_PERMISSION = {
 }
 
 # The URL parameters this test knows how to point at one company's objects.
-OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id")
+OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id", "export_id")
+# URL parameters that name no object, and the value the checks use for them.
+NAMED_VALUES = {"kind": "ordenes"}  # an export's list (services/exports.py)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -60,7 +62,7 @@ def _rule(app, endpoint, rule):
 
 def _company_objects(name, nit):
     """A company whose (unnamed) product has a batch in an order, and a processed innominate
-    request (request_id) with one stock card (card_id)."""
+    request (request_id) with one stock card (card_id), and a finished export (export_id)."""
     company = make_company(name, nit=nit)
     product = make_product(company, "Clásica In / Visa", named=False)
     order = ServiceOrder.create(company=company, product=product, status=ServiceOrder.PENDING_PAYMENT, records=1)
@@ -78,9 +80,13 @@ def _company_objects(name, nit):
         product=product, masked_pan="450714******0001", status=models.Card.ACTIVE, serial=1, record=record,
         person=holder,
     )  # fmt: skip
+    export = models.ExportJob.create(  # a finished «Exportar Excel»; the world gives it to the company's user
+        user=make_user(f"exporta{nit}"), company=company, product=product, kind="ordenes", total=1,
+        status=models.ExportJob.READY, content=b"PK", filename="ordenes-servicio.xlsx",
+    )  # fmt: skip
     return {
         "company_id": company.id, "product_id": product.id, "batch_id": batch.id, "order_id": order.id,
-        "request_id": request.id, "card_id": card.id,
+        "request_id": request.id, "card_id": card.id, "export_id": export.id,
     }  # fmt: skip
 
 
@@ -90,8 +96,10 @@ def world(db):
     company B (its owner "beto")."""
     mine = _company_objects("EMPRESA A", "900000001")
     theirs = _company_objects("EMPRESA B", "900000002")
-    make_user("ana", perms={models.Product.get_by_id(mine["product_id"]): "all"})
-    make_user("beto", perms={models.Product.get_by_id(theirs["product_id"]): "all"})
+    ana = make_user("ana", perms={models.Product.get_by_id(mine["product_id"]): "all"})
+    beto = make_user("beto", perms={models.Product.get_by_id(theirs["product_id"]): "all"})
+    for owner, objects in ((ana, mine), (beto, theirs)):  # an export is its user's only
+        models.ExportJob.update(user=owner).where(models.ExportJob.id == objects["export_id"]).execute()
     nobody = make_user("nadie")
     UserCompany.create(user=nobody, company=mine["company_id"])
     return {"mine": mine, "theirs": theirs}
@@ -100,8 +108,9 @@ def world(db):
 def url(app, endpoint, rule, values):
     """The path of this rule (an endpoint may have several) with its ids taken from `values`."""
     found = _rule(app, endpoint, rule)
-    unknown = set(found.arguments) - set(OBJECT_PARAMS)
+    unknown = set(found.arguments) - set(OBJECT_PARAMS) - set(NAMED_VALUES)
     assert not unknown, f"{rule}: teach this test which object {sorted(unknown)} names"
+    values = {**NAMED_VALUES, **values}
     return found.build({k: values[k] for k in found.arguments}, append_unknown=False)[1]
 
 
