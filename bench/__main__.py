@@ -127,9 +127,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "maestra", "hostiles"),
+        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "maestra", "tarjetas", "hostiles"),
         help="run only the HTTP journey, the pages under load, the batch, the order, the innominate-card, "
-        "the master-account or the hostile-file benches",
+        "the master-account, the card-search (a million cards) or the hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -148,6 +148,9 @@ def main() -> None:
     if args.only == "maestra":
         master_bench()
         return
+    if args.only == "tarjetas":
+        cards_bench()
+        return
     if args.only in (None, "viaje"):
         journey_bench(args)
         if args.only:
@@ -163,6 +166,20 @@ def main() -> None:
     if args.only is None:
         innominate_bench()
         master_bench()
+        cards_bench()
+
+
+def cards_bench() -> None:
+    """bench.cards_page in a fresh process: Consulta de tarjetas with 1,000,000 cards under wrk,
+    on SQLite and (when its server answers) PostgreSQL."""
+    print("\nConsulta de tarjetas con un millón de tarjetas (wrk, gunicorn con 2 workers)")
+    urls = [""]
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
+        urls.append(PG_URL)
+    for url in urls:
+        command = [sys.executable, "-m", "bench.cards_page", *(["--database-url", url] if url else [])]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        print(output.rstrip())
 
 
 def master_bench() -> None:

@@ -36,8 +36,11 @@ SHARE, P95_RATIO = 0.70, 1.5
 
 def seed(database_url: str, cards: int) -> dict:
     """The demo (users, companies) plus `cards` cards with holders on JAHC's named product."""
+    from peewee import fn
+
     import models
     import seed as demo
+    from adapters.processor import PERSON_COLUMNS
     from app import create_app
     from bulk import insert_rows
     from domain.cards import make_pan, mask
@@ -50,34 +53,37 @@ def seed(database_url: str, cards: int) -> dict:
         models.upgrade()
         demo.seed()
         product = Product.select().join(Company).where((Company.nit == "900291499") & (Product.named == True)).get()  # noqa: E712
-        first_person = (models.Person.select(models.fn.MAX(models.Person.id)).scalar() or 0) + 1
-        first_card = (models.Card.select(models.fn.MAX(models.Card.id)).scalar() or 0) + 1
+        first_person = (models.Person.select(fn.MAX(models.Person.id)).scalar() or 0) + 1
+        first_card = (models.Card.select(fn.MAX(models.Card.id)).scalar() or 0) + 1
         start = time.perf_counter()
         step = 50_000
         for base in range(0, cards, step):
             n = min(step, cards - base)
             with models.db.atomic():
-                insert_rows(
-                    "person", ("id", "id_type", "id_number", "first_name", "first_surname", "email", "mobile", "created_at"),
-                    [(first_person + base + i, "CC", str(70_000_000 + base + i), "ANA", "ROJAS",
-                      f"p{base + i}@example.com", "3001234567", "2026-01-01 00:00:00") for i in range(n)],
-                )  # fmt: skip
+                people = []
+                for i in range(n):
+                    values = dict.fromkeys(PERSON_COLUMNS, "")
+                    values.update(id_type="CC", id_number=str(70_000_000 + base + i), first_name="ANA",
+                                  first_surname="ROJAS", email=f"p{base + i}@example.com", mobile="3001234567",
+                                  birth_date=None)  # fmt: skip
+                    people.append((first_person + base + i, *values.values(), "2026-01-01 00:00:00"))
+                insert_rows("person", ("id", *PERSON_COLUMNS, "created_at"), people)
                 rows = []
                 for i in range(n):
                     serial = 1_000_000 + base + i
                     masked = mask(make_pan(product.bin, serial))
                     rows.append((first_card + base + i, product.id, first_person + base + i, masked, "ACTIVA",
-                                 "2026-01-01 00:00:00", serial, masked[-4:], "EN_ELABORACION"))  # fmt: skip
+                                 "2026-01-01 00:00:00", serial, masked[-4:], "EN_ELABORACION", "", ""))  # fmt: skip
                 insert_rows(
                     "card",
                     ("id", "product_id", "person_id", "masked_pan", "status", "created_at", "serial", "last4",
-                     "plastic_status"),
+                     "plastic_status", "emboss_line1", "emboss_line2"),
                     rows,
                 )  # fmt: skip
         if not database_url.startswith("sqlite"):
             models.db.execute_sql("ANALYZE")
         seconds = time.perf_counter() - start
-        newest = models.Card.select(models.fn.MAX(models.Card.id)).scalar()
+        newest = models.Card.select(fn.MAX(models.Card.id)).scalar()
         models.db.close()
     return {"product": product.id, "newest": newest, "document": str(70_000_000 + cards // 2), "seconds": seconds}
 
@@ -85,7 +91,7 @@ def seed(database_url: str, cards: int) -> dict:
 def wrk(url: str, seconds: float, cookie: str = "", connections: int = 16) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(P95_LUA)
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", script.name, url]
     if cookie:
         command[1:1] = ["-H", f"Cookie: {cookie}"]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -141,7 +147,7 @@ def run(database_url: str, cards: int, seconds: float) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=1_000_000)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, scratch_database(args.database_url, Path(tmp)) as url:

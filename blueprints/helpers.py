@@ -73,6 +73,19 @@ def password_dialog(
     )  # fmt: skip
 
 
+def code_dialog(
+    *, name: str, title: str, body: str, action_url: str, resend_url: str, cancel_url: str, keep: dict,
+    trail=(), product=None, **context,
+) -> Response:  # fmt: skip
+    """The one dialog of every action confirmed with an e-mailed code (dialogs/code.html): the
+    summary template `body`, the code, «Reenviar código» (to `resend_url`) and Aceptar (to
+    `action_url`, with the hidden fields `keep`)."""
+    return dialog(
+        "dialogs/code.html", title=title, cancel_url=cancel_url, trail=trail, product=product, name=name,
+        body=body, action_url=action_url, resend_url=resend_url, keep=keep, **context,
+    )  # fmt: skip
+
+
 def list_state(values=None, names=PAGE_ARGS) -> dict:
     """The criteria and page of a list, as sent by the request (query string or form): what an
     action's dialog carries along so the list refreshed after it shows what the user was seeing."""

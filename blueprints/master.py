@@ -5,11 +5,11 @@ search, and Consultar saldo / Abonar a tarjeta / Cargo a tarjeta for one card or
 from flask import Blueprint, abort, g, request, url_for
 from flask_login import current_user
 
-from blueprints.helpers import dialog, done, list_state, page_or_fragment, password_dialog, product_view
+from blueprints.helpers import code_dialog, dialog, done, list_state, page_or_fragment, password_dialog, product_view
 from blueprints.pagination import Page, keyset
 from domain.money import parse_pesos
 from models import Card, MasterOperation
-from services import Refused, master
+from services import Refused, cards, master
 
 bp = Blueprint("master", __name__, url_prefix="/productos/<int:product_id>/cuenta-maestra")
 
@@ -35,7 +35,14 @@ def _kind(action: str) -> str:
 def _list_context(product, values=None, **extra):
     values = request.args if values is None else values
     criteria, errors = master.criteria_from(values)
-    page = Page([], 1, 10, 0) if errors else keyset(master.cards(product, criteria), (Card.id,), values)
+    page = (
+        Page([], 1, 10, 0)
+        if errors
+        else keyset(
+            master.cards(product, criteria), (Card.id,), values, count_limit=cards.COUNT_LIMIT,
+            count_query=cards.count_query(product, criteria, holders_only=True),
+        )
+    )  # fmt: skip
     return {
         "product": product,
         "page": page,
@@ -196,6 +203,17 @@ def _fund_dialog(product, template, **context):
     )  # fmt: skip
 
 
+def _code_dialog(product, key, amount, amount_text, description, **context):
+    """Recarga cuenta maestra, step 2: the code e-mailed to the user, as when paying an order."""
+    return code_dialog(
+        name="fund", title="Recarga cuenta maestra", body="master/_fund_code_body.html",
+        action_url=url_for("master.fund_confirm", product_id=product.id),
+        resend_url=url_for("master.fund", product_id=product.id), cancel_url=_list_url(product),
+        keep={"clave": key, "monto": amount_text, "descripcion": description, **list_state(names=CRITERIA)},
+        trail=_trail(product), product=product, amount=amount, description=description, **context,
+    )  # fmt: skip
+
+
 @bp.route("/recarga", methods=["GET", "POST"])
 @product_view("master.fund")
 def fund(product):
@@ -215,10 +233,7 @@ def fund(product):
                 product, "master/_fund.html", key=key, amount_text=amount_text, description=description,
                 error=exc.message,
             )  # fmt: skip
-        return _fund_dialog(
-            product, "master/_fund_code.html", key=key, amount=amount, amount_text=amount_text,
-            description=description, notice=notice,
-        )  # fmt: skip
+        return _code_dialog(product, key, amount, amount_text, description, notice=notice)
     return _fund_dialog(product, "master/_fund.html", key=key, amount_text="", description="")
 
 
@@ -233,10 +248,7 @@ def fund_confirm(product):
     try:
         master.fund(_user(), product, key, amount, description, request.form.get("code", ""))
     except Refused as exc:
-        return _fund_dialog(
-            product, "master/_fund_code.html", key=key, amount=amount, amount_text=amount_text,
-            description=description, error=exc.message,
-        )  # fmt: skip
+        return _code_dialog(product, key, amount, amount_text, description, error=exc.message)
     return done(
         "master/_fund_done.html", "La transferencia fue realizada exitosamente.", _list_url(product),
         lambda: {"product": product, "header": master.header(product), "amount": amount},

@@ -4,7 +4,15 @@
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_login import current_user
 
-from blueprints.helpers import dialog, done, list_state, page_detail, page_or_fragment, password_dialog, product_view
+from blueprints.helpers import (
+    code_dialog,
+    done,
+    list_state,
+    page_detail,
+    page_or_fragment,
+    password_dialog,
+    product_view,
+)
 from blueprints.pagination import Page, keyset, paginate
 from models import Batch, BatchRecord, ServiceOrder
 from services import Refused, batches, orders
@@ -142,10 +150,13 @@ def void(product, order_id):
 
 
 def _pay_dialog(product, order, **context):
-    """Pagar Orden de Servicio: the code e-mailed to the user (not a password), in the same frame."""
-    return dialog(
-        "orders/_pay.html", title="Pagar Orden de Servicio", cancel_url=_list_url(product), trail=_trail(product),
-        product=product, order=order, keep=list_state(), **context,
+    """Pagar Orden de Servicio: the code e-mailed to the user (not a password)."""
+    return code_dialog(
+        name="pay", title="Pagar Orden de Servicio", body="orders/_pay_body.html",
+        action_url=url_for("orders.pay", product_id=product.id, order_id=order.id),
+        resend_url=url_for("orders.pay_code", product_id=product.id, order_id=order.id),
+        cancel_url=_list_url(product), keep=list_state(), trail=_trail(product), product=product, order=order,
+        can_enter=order.is_payable, **context,
     )  # fmt: skip
 
 

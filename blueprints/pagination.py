@@ -145,21 +145,23 @@ def _key_of(row, key) -> str:
 
 def keyset(
     query, key, args=None, per_page: int = 10, endpoint: str | None = None, *, newest_first: bool = False,
-    count_limit: int | None = None,
+    count_limit: int | None = None, count_query=None,
 ) -> KeysetPage:  # fmt: skip
     """Paginate a peewee query by cursor over `key`, a tuple of integer fields that orders the
     rows and is unique among them (e.g. `(BatchRecord.line,)` within a batch; its index makes the
     seek cheap). The query's own ORDER BY is replaced by the key's (descending with
     `newest_first`). Two queries: the COUNT of the summary and the page; with `count_limit` the
     rows are counted only that far ("más de 10.000": counting a million rows would cost more
-    than the page). `endpoint` (default: the request's) is the table's, for `page_url`."""
+    than the page); `count_query` counts instead of `query` (the same rows without its joins).
+    `endpoint` (default: the request's) is the table's, for `page_url`."""
     args = flask_request.args if args is None else args
     key = tuple(key)
     more = False
+    counted = query if count_query is None else count_query
     if count_limit is None:
-        total = query.count()
+        total = counted.count()
     else:
-        total = query.order_by().limit(count_limit + 1).count()
+        total = counted.order_by().limit(count_limit + 1).count()
         more = total > count_limit
         total = min(total, count_limit)
     pages = max(1, -(-total // per_page))

@@ -91,32 +91,50 @@ def criteria_from(args) -> tuple[Criteria, list[str]]:
     return Criteria(document, card, int(order) if order else None, batch), []
 
 
+def matching(product: Product, criteria: Criteria, *, holders_only: bool = False):
+    """The condition on card alone that selects the criteria's cards: a holder, an order or a
+    batch become id subqueries, so that counting the cards (blueprints/pagination.keyset) joins
+    nothing and each criterion is an index lookup."""
+    condition = Card.product == product
+    if holders_only:
+        condition &= Card.person.is_null(False)
+    if criteria.document:  # both columns of person's unique index
+        people = Person.select(Person.id).where(Person.id_type.in_(ID_TYPES) & (Person.id_number == criteria.document))
+        condition &= Card.person.in_(people)
+    if len(criteria.card) == 4:
+        condition &= Card.last4 == criteria.card
+    elif criteria.card:
+        condition &= (Card.masked_pan == mask(criteria.card)) & Card.serial.in_(
+            _serials_of(product, criteria.card) or [-1]
+        )
+    if criteria.order is not None or criteria.batch:
+        batches = Batch.select(Batch.id).where(Batch.product == product)
+        if criteria.order is not None:
+            batches = batches.where(Batch.order == criteria.order)
+        if criteria.batch:
+            batches = batches.where(Batch.number == criteria.batch)
+        condition &= Card.record.in_(BatchRecord.select(BatchRecord.id).where(BatchRecord.batch.in_(batches)))
+    return condition
+
+
+def count_query(product: Product, criteria: Criteria, *, holders_only: bool = False):
+    """What `keyset` counts: the card table alone."""
+    return Card.select(Card.id).where(matching(product, criteria, holders_only=holders_only))
+
+
 def search(product: Product, criteria: Criteria, *, holders_only: bool = False):
     """The product's cards matching the criteria, with their holder (None for stock cards), their
     ledger account and the batch and order they came from (read in the same query)."""
-    query = (
+    return (
         Card.select(Card, Person, LedgerAccount, BatchRecord, Batch)
-        .join(Person, JOIN.INNER if holders_only else JOIN.LEFT_OUTER, on=(Card.person == Person.id))
+        .join(Person, JOIN.LEFT_OUTER, on=(Card.person == Person.id))
         .switch(Card)
         .join(LedgerAccount, JOIN.LEFT_OUTER, on=(Card.account == LedgerAccount.id))
         .switch(Card)
         .join(BatchRecord, JOIN.LEFT_OUTER, on=(Card.record == BatchRecord.id))
         .join(Batch, JOIN.LEFT_OUTER, on=(BatchRecord.batch == Batch.id))
-        .where(Card.product == product)
+        .where(matching(product, criteria, holders_only=holders_only))
     )
-    if criteria.document:  # both columns of person's unique index: an index lookup
-        query = query.where(Person.id_type.in_(ID_TYPES) & (Person.id_number == criteria.document))
-    if len(criteria.card) == 4:
-        query = query.where(Card.last4 == criteria.card)
-    elif criteria.card:
-        query = query.where(
-            (Card.masked_pan == mask(criteria.card)) & Card.serial.in_(_serials_of(product, criteria.card) or [-1])
-        )
-    if criteria.order is not None:
-        query = query.where(Batch.order == criteria.order)
-    if criteria.batch:
-        query = query.where(Batch.number == criteria.batch)
-    return query
 
 
 def _serials_of(product: Product, pan: str) -> list[int]:
