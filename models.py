@@ -399,7 +399,7 @@ class Card(Labelled, BaseModel):
     affiliated_at = DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("product", "status"), False), (("product", "last4"), False))
+        indexes = ((("product", "status"), False), (("product", "last4"), False), (("product", "person"), False))
 
     def save(self, *args, **kwargs):
         if not self.last4 and self.masked_pan:

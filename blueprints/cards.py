@@ -36,8 +36,13 @@ def _list_context(product, values=None):
         Page([], 1, 10, 0)
         if errors
         else keyset(
-            cards.search(product, criteria), (Card.id,), values, newest_first=True, count_limit=cards.COUNT_LIMIT
-        )
+            cards.search(product, criteria),
+            (Card.id,),
+            values,
+            newest_first=True,
+            count_limit=cards.COUNT_LIMIT,
+            count_query=cards.count_query(product, criteria),
+        )  # fmt: skip
     )
     return {
         "product": product,

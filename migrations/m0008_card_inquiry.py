@@ -65,4 +65,5 @@ def up(database):
     add_columns(database, Product)
     database.execute_sql("UPDATE card SET last4 = substr(masked_pan, length(masked_pan) - 3, 4) WHERE last4 = ''")
     database.execute_sql("CREATE INDEX IF NOT EXISTS card_product_id_last4 ON card (product_id, last4)")
+    database.execute_sql("CREATE INDEX IF NOT EXISTS card_product_id_person_id ON card (product_id, person_id)")
     create_tables(database, [ExportJob])

@@ -98,9 +98,9 @@ def matching(product: Product, criteria: Criteria, *, holders_only: bool = False
     condition = Card.product == product
     if holders_only:
         condition &= Card.person.is_null(False)
-    if criteria.document:  # both columns of person's unique index
+    if criteria.document:  # both columns of person's unique index, then card (product, person)
         people = Person.select(Person.id).where(Person.id_type.in_(ID_TYPES) & (Person.id_number == criteria.document))
-        condition &= Card.person.in_(people)
+        condition &= Card.person.in_([p.id for p in people] or [-1])
     if len(criteria.card) == 4:
         condition &= Card.last4 == criteria.card
     elif criteria.card:
