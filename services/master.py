@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from peewee import IntegrityError, fn
 
@@ -28,13 +28,14 @@ import ledger
 from adapters.bank import default_bank
 from adapters.processor import default_processor, product_terms
 from domain.card_states import takes_money
-from domain.clock import BOGOTA, local_today
+from domain.clock import local_today
 from domain.money import format_cop
 from models import Card, Company, MasterOperation, Person, Product, User, db
 from services import Refused, codes
 from services import cards as cards_service
 from services.accounts import require_password
 from services.audit import Event, record_event
+from services.orders import utc_bound
 
 OK = "Transacción exitosa"
 INSUFFICIENT = "Saldo insuficiente"
@@ -233,11 +234,6 @@ def _result(operation: MasterOperation, card: Card, repeated: bool = False) -> R
     )  # fmt: skip
 
 
-def _day_start(day) -> datetime:
-    """The start of a day in Bogotá as naive UTC (how timestamps are stored)."""
-    return datetime.combine(day, time.min, tzinfo=BOGOTA).astimezone(UTC).replace(tzinfo=None)
-
-
 def _done_since(product: Product, kinds, since: datetime):
     """(count, amount) of the successful operations of these kinds since `since`."""
     row = (
@@ -260,11 +256,11 @@ def _limits(product: Product, kind: str, amount: int) -> str | None:
     if amount < product.operation_min or amount > product.operation_max:
         return LIMIT
     today = local_today()
-    count, total = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), _day_start(today))
+    count, total = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), utc_bound(today))
     if count + 1 > product.daily_count_max or total + amount > product.daily_amount_max:
         return LIMIT
     monday = today - timedelta(days=today.weekday())
-    _count, week = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), _day_start(monday))
+    _count, week = _done_since(product, (MasterOperation.CREDIT, MasterOperation.DEBIT), utc_bound(monday))
     if week + amount > product.weekly_amount_max:
         return LIMIT
     return None
@@ -291,10 +287,10 @@ def check_funding(product: Product, amount: int | None) -> None:
     if amount > product.fund_max:
         raise Refused(f"El monto supera el máximo por recarga de la cuenta maestra ({format_cop(product.fund_max)})")
     today = local_today()
-    _count, day = _done_since(product, (MasterOperation.FUND,), _day_start(today))
+    _count, day = _done_since(product, (MasterOperation.FUND,), utc_bound(today))
     if day + amount > product.fund_daily_max:
         raise Refused(f"El monto supera el límite diario de recargas ({format_cop(product.fund_daily_max)})")
-    _count, month = _done_since(product, (MasterOperation.FUND,), _day_start(today.replace(day=1)))
+    _count, month = _done_since(product, (MasterOperation.FUND,), utc_bound(today.replace(day=1)))
     if month + amount > product.fund_monthly_max:
         raise Refused(f"El monto supera el límite mensual de recargas ({format_cop(product.fund_monthly_max)})")
 
