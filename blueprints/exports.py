@@ -7,6 +7,7 @@ from flask_login import current_user
 from blueprints.helpers import dialog, htmx, product_view, wants_fragment
 from blueprints.pagination import PAGE_ARGS
 from services import Refused, exports
+from services.audit import record_view
 
 bp = Blueprint("exports", __name__, url_prefix="/productos/<int:product_id>/exportaciones")
 
@@ -25,6 +26,13 @@ def _export(kind: str):
     if export.permission not in g.permissions:
         abort(403)
     return export
+
+
+def _audit(product, export, params) -> None:
+    """An export of cardholders' personal data is recorded: who, which list, which criteria."""
+    if export.personal_data:
+        detail = "; ".join(f"{k}={v}" for k, v in sorted(params.items())) or "sin criterios"
+        record_view(current_user._get_current_object(), product.company, f"exportacion:{export.kind}", detail)
 
 
 def _any_export():
@@ -56,8 +64,9 @@ def _back(product) -> str:
 def create(product, kind):
     """Exportar Excel with the list's criteria (hidden fields): the file, or the export queued."""
     _any_export()
-    _export(kind)
+    export = _export(kind)
     params = exports.params_from(request.form, PAGE_ARGS)
+    _audit(product, export, params)
     try:
         if wants_fragment() and exports.fits_inline(product, kind, params):
             # htmx cannot save a file: the browser fetches it by GET, and stays on the page.
@@ -79,9 +88,11 @@ def create(product, kind):
 def inline(product, kind):
     """The small export of the criteria in the query string (what an htmx «Exportar Excel» opens)."""
     _any_export()
-    _export(kind)
+    export = _export(kind)
+    params = exports.params_from(request.args, PAGE_ARGS)
+    _audit(product, export, params)
     try:
-        content = exports.inline(product, kind, exports.params_from(request.args, PAGE_ARGS))
+        content = exports.inline(product, kind, params)
     except Refused as refused:
         return _refused(product, refused, _back(product))
     return _file(content, exports.filename(kind))

@@ -387,7 +387,7 @@ def _register_export() -> None:
         [("Número de tarjeta", 20), ("Tarjetahabiente", 32), ("Documento", 16), ("Correo", 30), ("Número móvil", 14),
          ("Nro. de orden", 12, exports.INTEGER), ("Nro. de lote", 12), ("Estado", 20), ("Estado del plástico", 26),
          ("Saldo", 16, exports.MONEY)],
-        _export_rows, permission="cards.view", filename="tarjetas",
+        _export_rows, permission="cards.view", filename="tarjetas", personal_data=True,
     )  # fmt: skip
 
 

@@ -104,14 +104,17 @@ class Export:
     permission: str
     describe: Callable | None = None
     filename: str = ""
+    personal_data: bool = False  # cardholders' data: who exported it is audited (services.audit.record_view)
 
 
 EXPORTS: dict[str, Export] = {}
 
 
-def register(kind, title, columns, rows, *, permission, describe=None, filename=None) -> Export:
+def register(kind, title, columns, rows, *, permission, describe=None, filename=None, personal_data=False) -> Export:
     """Declare the export of a list (see the module docstring)."""
-    export = Export(kind, title, tuple(Column(*c) for c in columns), rows, permission, describe, filename or kind)
+    export = Export(
+        kind, title, tuple(Column(*c) for c in columns), rows, permission, describe, filename or kind, personal_data
+    )
     EXPORTS[kind] = export
     return export
 
@@ -391,23 +394,7 @@ class LostLease(Exception):
 def _released_dead() -> int:
     """Give back at once the exports held by dead job processes of this host (their lease
     would otherwise wait out LEASE)."""
-    running = ExportJob.status == ExportJob.RUNNING
-    holders = (
-        ExportJob.select(ExportJob.claimed_by)
-        .where(running & ExportJob.claimed_by.is_null(False) & (ExportJob.claimed_at > leases.RELEASED))
-        .distinct()
-        .tuples()
-    )
-    released = 0
-    for (identity,) in list(holders):
-        if leases.is_dead(identity):
-            released += (
-                ExportJob.update(claimed_at=leases.RELEASED)
-                .where(running & (ExportJob.claimed_by == identity))
-                .execute()
-            )
-            log.warning("took over the exports of %s (no longer running)", identity)
-    return released
+    return leases.release_dead(ExportJob, ExportJob.status == ExportJob.RUNNING)
 
 
 def claim_next() -> tuple[ExportJob, str] | None:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 import peewee
 
 from bulk import is_sqlite
-from models import Batch, OutboxMessage, ServiceOrder, db, utcnow
+from models import Batch, ExportJob, OutboxMessage, ServiceOrder, db, utcnow
 
 log = logging.getLogger("jobs.leases")
 
@@ -111,26 +111,30 @@ def _claimed_tables():
         (Batch, Batch.status == Batch.VALIDATING),
         (ServiceOrder, ServiceOrder.status.in_((ServiceOrder.IN_PROCESS, ServiceOrder.PAYING))),
         (OutboxMessage, OutboxMessage.status == OutboxMessage.PENDING),
+        (ExportJob, ExportJob.status == ExportJob.RUNNING),
     ]
 
 
 def release_dead_predecessors() -> int:
     """Release at once the leases held by dead processes of this host (a job process restarted
     after a crash calls it at start-up); returns how many rows were released."""
+    return sum(release_dead(model, claimable) for model, claimable in _claimed_tables())
+
+
+def release_dead(model, claimable) -> int:
+    """Release the leases of `model`'s rows matching `claimable` held by dead processes of this
+    host (a job may call it on each run for its own table); returns how many were released."""
     released = 0
-    for model, claimable in _claimed_tables():
-        holders = (
-            model.select(model.claimed_by)
-            .where(claimable & model.claimed_by.is_null(False) & (model.claimed_at > RELEASED))
-            .distinct()
-            .tuples()
-        )
-        for (identity,) in list(holders):
-            if is_dead(identity):
-                released += (
-                    model.update(claimed_at=RELEASED).where(claimable & (model.claimed_by == identity)).execute()
-                )
-                log.warning("released the leases of %s (no longer running) in %s", identity, model._meta.table_name)
+    holders = (
+        model.select(model.claimed_by)
+        .where(claimable & model.claimed_by.is_null(False) & (model.claimed_at > RELEASED))
+        .distinct()
+        .tuples()
+    )
+    for (identity,) in list(holders):
+        if is_dead(identity):
+            released += model.update(claimed_at=RELEASED).where(claimable & (model.claimed_by == identity)).execute()
+            log.warning("released the leases of %s (no longer running) in %s", identity, model._meta.table_name)
     return released
 
 

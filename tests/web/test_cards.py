@@ -134,6 +134,12 @@ def test_exportar_excel_gives_every_card_of_the_search_not_only_the_page(client,
     assert rows[0][0] == world["cards"][-1].masked_pan  # newest first, as the list
     header = next(r for r in sheet.iter_rows(values_only=True) if r and r[0] == "Número de tarjeta")
     assert header[-1] == "Saldo" and "Estado del plástico" in header
+    from services.audit import flush_views
+
+    flush_views()
+    from models import AuditEvent
+
+    assert AuditEvent.select().where(AuditEvent.object_ref == "exportacion:tarjetas").exists()  # personal data: audited
     one = post(
         client, f"/productos/{world['product'].id}/exportaciones/tarjetas", {"documento": batchfiles.id_number(5)}
     )
