@@ -80,6 +80,7 @@ SCREENS = [
     Screen("bloquear-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/extravio", users=("jhomez",)),
     Screen("cancelar-tarjeta-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/cancelar", users=("jhomez",)),
     Screen("actualizar-datos-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/datos", users=("jhomez",)),
+    Screen("reposicion-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/reposicion", users=("jhomez",)),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),
