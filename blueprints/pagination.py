@@ -24,19 +24,10 @@ from flask import g, url_for
 from flask import request as flask_request
 from peewee import SQL, Tuple, fn
 
+from services import LIST_CRITERIA
+
 # The query arguments a table's pager carries to the next page: search text and criteria.
-PAGE_ARGS = (
-    "q",
-    "periodo",
-    "fecha_inicial",
-    "fecha_final",
-    "estado",
-    "buscar",
-    "lote",
-    "documento",
-    "tarjeta",
-    "orden",
-)
+PAGE_ARGS = LIST_CRITERIA  # the criteria a page link keeps (services.LIST_CRITERIA)
 MAX_SKIP_PAGES = 2  # how far from the current page a cursor link reaches (the pager shows ±2)
 
 

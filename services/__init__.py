@@ -11,3 +11,20 @@ class Refused(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+# The criteria a list carries in its query string (search text, dates, states, numbers): what
+# its pager keeps from page to page and what «Exportar Excel» sends (blueprints/pagination.py,
+# services/exports.py). One list: a criterion added to a screen is added here.
+LIST_CRITERIA = (
+    "q",
+    "periodo",
+    "fecha_inicial",
+    "fecha_final",
+    "estado",
+    "buscar",
+    "lote",
+    "documento",
+    "tarjeta",
+    "orden",
+)

@@ -59,7 +59,7 @@ from flask import current_app, has_app_context
 
 from domain.clock import BOGOTA
 from models import ExportJob, Product, ServiceOrder, User, utcnow
-from services import Refused, leases
+from services import LIST_CRITERIA, Refused, leases
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,7 @@ INLINE_ROWS = 5_000  # default of the app setting EXPORT_INLINE_ROWS
 PROGRESS_EVERY = 1_000  # rows between writes of `done` (and renewals of the lease)
 MAX_ATTEMPTS = 3
 KEEP = timedelta(hours=24)
-CRITERIA_KEYS = (
-    "q",
-    "periodo",
-    "fecha_inicial",
-    "fecha_final",
-    "estado",
-    "buscar",
-    "lote",
-    "documento",
-    "tarjeta",
-    "orden",
-)
+CRITERIA_KEYS = LIST_CRITERIA
 GAVE_UP = "No fue posible generar el archivo. Vuelve a exportar; si se repite, comunícate con soporte."
 UNKNOWN = "Esta exportación ya no está disponible. Vuelve a exportar desde la lista."
 
