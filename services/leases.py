@@ -2,13 +2,14 @@
 
 A job claims a row (a batch to validate, a paid order to process, a payment to settle, an
 e-mail to send) by writing a fresh `claim_token`, `claimed_at` and `claimed_by` = this
-process's identity, "host:pid:start" (start = the process's start time, so a new process that
-reuses a pid is a different holder). The claim is a lease of LEASE: while the work goes on,
-`claimed_at` is renewed with each chunk and every RENEW seconds by a daemon thread (long
-chunks, parsing a file), so a row whose `claimed_at` is older than LEASE belongs to a dead or
-hung process and any other process takes it over. At start-up a job process also releases at
-once the leases of its own dead predecessors: same host, pid gone or started at another time;
-a live sibling's leases on the same host are left alone.
+process's identity, "host:pid:start" (start = the process's start time in clock ticks since
+boot, so a new process that reuses a pid is a different holder, and a clock adjustment changes
+nothing). The claim is a lease of LEASE: while the work goes on, `claimed_at` is renewed with
+each chunk and every RENEW seconds by a daemon thread (long chunks, parsing a file), so a row
+whose `claimed_at` is older than LEASE belongs to a dead or hung process and any other process
+takes it over. At start-up a job process also releases at once the leases of its own dead
+predecessors: same host, pid gone or started at another time; a live sibling's leases on the
+same host are left alone.
 
 On PostgreSQL a claim reads its candidate with `SELECT … FOR UPDATE SKIP LOCKED` (a row
 another process is claiming right now is skipped, not waited for); SQLite has one writer and
@@ -39,29 +40,18 @@ RELEASED = datetime(2000, 1, 1)  # claimed_at of a released lease: older than an
 _identity: dict[int, str] = {}
 
 
-def _boot_time() -> float | None:
-    try:
-        with open("/proc/stat") as stat:
-            for line in stat:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def process_start(pid: int) -> int | None:
-    """The start time of process `pid` (epoch seconds) from /proc, or None if it is not running
-    (or this system has no /proc)."""
+    """The start time of process `pid` as the kernel keeps it (clock ticks since boot, field 22
+    of /proc/PID/stat), or None if it is not running (or this system has no /proc). Ticks, not
+    epoch seconds: the epoch figure derives from the boot time, which moves when the clock is
+    adjusted (a VM's clock stepped by NTP), and a live sibling would then look like another
+    process."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    boot = _boot_time()
-    if boot is None:
-        return None
-    return round(boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22 of stat: starttime
+    return int(fields[19])
 
 
 def holder() -> str:
@@ -98,7 +88,7 @@ def is_dead(identity: str) -> bool:
     except PermissionError:
         pass  # alive, another user's
     found = process_start(pid)
-    return found is not None and abs(found - start) > 1
+    return found is not None and found != start
 
 
 def expired_before() -> datetime:
