@@ -100,6 +100,7 @@ def _register_blueprints(app: Flask) -> None:
         master,
         orders,
         replacement,
+        reports,
         settings,
     )
 
@@ -113,9 +114,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(master.bp)
     app.register_blueprint(cards.bp)
     app.register_blueprint(replacement.bp)
+    app.register_blueprint(reports.bp)
     app.register_blueprint(help.bp)
     app.register_blueprint(health.bp)
-    from blueprints import exports  # «Exportar Excel» of every list
+    from blueprints import exports  # «Exportar Excel» / «Exportar PDF» of every list and report
 
     app.register_blueprint(exports.bp)
     if app.config["DEMO_MODE"]:

@@ -288,6 +288,9 @@ class AuditEvent(BaseModel):
     detail = TextField(default="")
     created_at = DateTimeField(default=utcnow, index=True)
 
+    class Meta:
+        indexes = ((("user", "id"), False),)  # a user's actions (Actividad por usuario, migration 9)
+
 
 class LoginAttempt(BaseModel):
     """One row per login or recovery attempt, for the per-IP rate limit shared by all app nodes."""
@@ -393,6 +396,7 @@ class Card(Labelled, BaseModel):
     plastic_at = DateTimeField(null=True)
     status_changed_at = DateTimeField(null=True)
     replaced_by = ForeignKeyField("self", null=True, on_delete="SET NULL", backref="replaced")
+    replaced_reason = CharField(max_length=20, default="")  # the block it was replaced for (migration 9)
     emboss_line1 = CharField(max_length=25, default="")
     emboss_line2 = CharField(max_length=25, default="")
     branch = ForeignKeyField(Branch, null=True, on_delete="SET NULL", backref="cards")
@@ -706,7 +710,7 @@ class LedgerPosting(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("account", "id"), False),)
+        indexes = ((("account", "id"), False), (("account", "created_at"), False))  # the second since migration 9
 
 
 class MasterOperation(Labelled, BaseModel):
@@ -766,6 +770,7 @@ class ExportJob(Labelled, BaseModel):
     claimed_at = DateTimeField(null=True)
     claimed_by = CharField(max_length=120, null=True)
     attempts = IntegerField(default=0)
+    format = CharField(max_length=4, default="xlsx")  # "xlsx" or "pdf" (migration 9)
 
 
 class CardPurchase(BaseModel):

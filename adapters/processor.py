@@ -298,6 +298,7 @@ class SimulatedProcessor:
                     request.branch_id,
                     PlasticState.MAKING.value,
                     masked[-4:],
+                    "",
                 )
             )
             results[request.reference] = Issued(request.reference, masked, serial, expires_on)
@@ -324,6 +325,7 @@ class SimulatedProcessor:
                 "branch_id",
                 "plastic_status",
                 "last4",
+                "replaced_reason",
             ),
             cards,
         )

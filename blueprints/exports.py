@@ -1,5 +1,6 @@
-"""«Exportar Excel» of any list (services/exports.py): the whole result of its criteria; a small
-one downloads at once, a large one runs in the background with its progress and «Descargar»."""
+"""«Exportar Excel» / «Exportar PDF» of any list or report (services/exports.py): the whole result
+of its criteria; a small one downloads at once, a large one runs in the background with its
+progress and «Descargar», and stays in «Mis descargas» for 7 days (only for the user who asked)."""
 
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -11,7 +12,10 @@ from services.audit import record_view
 
 bp = Blueprint("exports", __name__, url_prefix="/productos/<int:product_id>/exportaciones")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMETYPES = {
+    exports.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    exports.PDF: "application/pdf",
+}
 
 
 def _user():
@@ -41,13 +45,15 @@ def _any_export():
         abort(403)
 
 
-def _file(content: bytes, filename: str) -> Response:
-    return Response(content, mimetype=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+def _file(content: bytes, filename: str, fmt: str = exports.XLSX) -> Response:
+    return Response(
+        content, mimetype=MIMETYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
-def _refused(product, refused: Refused, back: str) -> Response:
+def _refused(product, refused: Refused, back: str, fmt: str = exports.XLSX) -> Response:
     response = dialog(
-        "dialogs/message.html", title="Exportar Excel", cancel_url=back, product=product, name="exportar",
+        "dialogs/message.html", title="Exportar PDF" if fmt == exports.PDF else "Exportar Excel", cancel_url=back, product=product, name="exportar",
         message=refused.message,
     )  # fmt: skip
     if not wants_fragment():
@@ -62,22 +68,25 @@ def _back(product) -> str:
 @bp.route("/<kind>", methods=["POST"])
 @product_view()
 def create(product, kind):
-    """Exportar Excel with the list's criteria (hidden fields): the file, or the export queued."""
+    """Exportar Excel / Exportar PDF with the list's criteria (hidden fields): the file, or the
+    export queued."""
     _any_export()
     export = _export(kind)
     params = exports.params_from(request.form, PAGE_ARGS)
-    _audit(product, export, params)
+    fmt = exports.format_from(request.form)
     try:
         if wants_fragment() and exports.fits_inline(product, kind, params):
-            # htmx cannot save a file: the browser fetches it by GET, and stays on the page.
+            # htmx cannot save a file: the browser fetches it by GET (audited there), and stays on the page.
             response = make_response("", 204)
-            response.headers["HX-Redirect"] = url_for(".inline", product_id=product.id, kind=kind, **params)
+            extra = {"formato": fmt} if fmt != exports.XLSX else {}
+            response.headers["HX-Redirect"] = url_for(".inline", product_id=product.id, kind=kind, **params, **extra)
             return response
-        result = exports.start(_user(), product, kind, params)
+        _audit(product, export, params)
+        result = exports.start(_user(), product, kind, params, fmt)
     except Refused as refused:
-        return _refused(product, refused, _back(product))
+        return _refused(product, refused, _back(product), fmt)
     if isinstance(result, bytes):
-        return _file(result, exports.filename(kind))
+        return _file(result, exports.filename(kind, fmt=fmt), fmt)
     if not wants_fragment():
         return redirect(url_for(".status", product_id=product.id, export_id=result.id), 303)
     return _dialog(product, result)
@@ -90,12 +99,13 @@ def inline(product, kind):
     _any_export()
     export = _export(kind)
     params = exports.params_from(request.args, PAGE_ARGS)
+    fmt = exports.format_from(request.args)
     _audit(product, export, params)
     try:
-        content = exports.inline(product, kind, params)
+        content = exports.inline(product, kind, params, fmt)
     except Refused as refused:
-        return _refused(product, refused, _back(product))
-    return _file(content, exports.filename(kind))
+        return _refused(product, refused, _back(product), fmt)
+    return _file(content, exports.filename(kind, fmt=fmt), fmt)
 
 
 def _own(product, export_id: int):
@@ -138,4 +148,19 @@ def download(product, export_id):
     content = exports.content_of(job)
     if content is None:
         abort(404)
-    return _file(content, job.filename or exports.filename(job.kind, job.created_at))
+    return _file(content, job.filename or exports.filename(job.kind, job.created_at, job.format), job.format)
+
+
+@bp.route("")
+@product_view()
+def downloads(product):
+    """Mis descargas: the user's own exports of this product of the last 7 days."""
+    _any_export()
+    jobs = [
+        job for job in exports.downloads(_user(), product)
+        if exports.get(job.kind) is not None and exports.get(job.kind).permission in g.permissions
+    ]  # fmt: skip
+    return render_template(
+        "exports/downloads.html", product=product, jobs=jobs, exports=exports, phase_of=exports.phase,
+        keep_days=exports.KEEP.days,
+    )  # fmt: skip

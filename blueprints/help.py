@@ -79,6 +79,12 @@ CHAPTERS = (
         "Buscar cualquier tarjeta, bloquearla o desbloquearla, seguir la entrega del plástico y cancelarla.",
         "help/_tarjetas.html",
     ),
+    Chapter(
+        "reportes",
+        "Reportes",
+        "El catálogo de reportes, sus criterios, los gráficos y las exportaciones a Excel y PDF.",
+        "help/_reportes.html",
+    ),
     Chapter("definiciones", "Definiciones", "Los términos que usa el portal.", "help/_definiciones.html"),
 )
 
@@ -89,7 +95,8 @@ MENU_DESCRIPTIONS = {
     "innominadas y asignarlas a sus titulares.",
     "Consultas": "Consultar, pagar y anular órdenes de servicio; buscar tarjetas, bloquearlas y seguir su entrega.",
     "Servicios": "Recargar la cuenta maestra y mover dinero entre ella y las tarjetas.",
-    "Reportes": "",
+    "Reportes": "Consultar el catálogo de reportes (cuenta maestra, tarjetas, recargas, lotes, usuarios) y "
+    "exportarlos a Excel o PDF; recoger en Mis descargas los archivos grandes.",
 }
 
 BATCH_TYPE_SOURCES = {

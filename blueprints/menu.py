@@ -62,7 +62,11 @@ MENU = (
         "Reportes",
         "companies.section_reports",
         ("reports.view",),
-        (MenuItem("Catálogo de reportes", None, ("reports.view",)),),
+        (
+            MenuItem("Catálogo de reportes", "reports.index", ("reports.view",)),
+            MenuItem("Mis descargas", "exports.downloads", ("reports.view",)),
+        ),
+        ("reports", "exports"),
     ),
 )
 

@@ -136,7 +136,7 @@ def _key_of(row, key) -> str:
 
 def keyset(
     query, key, args=None, per_page: int = 10, endpoint: str | None = None, *, newest_first: bool = False,
-    count_limit: int | None = None, count_query=None,
+    count_limit: int | None = None, count_query=None, total: int | None = None,
 ) -> KeysetPage:  # fmt: skip
     """Paginate a peewee query by cursor over `key`, a tuple of integer fields that orders the
     rows and is unique among them (e.g. `(BatchRecord.line,)` within a batch; its index makes the
@@ -144,12 +144,15 @@ def keyset(
     `newest_first`). Two queries: the COUNT of the summary and the page; with `count_limit` the
     rows are counted only that far ("más de 10.000": counting a million rows would cost more
     than the page); `count_query` counts instead of `query` (the same rows without its joins).
-    `endpoint` (default: the request's) is the table's, for `page_url`."""
+    `endpoint` (default: the request's) is the table's, for `page_url`. A caller that knows the
+    row count already (the reports' kept sums) passes it as `total`: nothing is counted."""
     args = flask_request.args if args is None else args
     key = tuple(key)
     more = False
     counted = query if count_query is None else count_query
-    if count_limit is None:
+    if total is not None:
+        pass
+    elif count_limit is None:
         total = counted.count()
     else:
         total = counted.order_by().limit(count_limit + 1).count()

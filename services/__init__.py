@@ -27,4 +27,12 @@ LIST_CRITERIA = (
     "documento",
     "tarjeta",
     "orden",
+    # the reports (services/reports.py)
+    "tipo",
+    "vista",
+    "anio",
+    "mes",
+    "fecha",
+    "clase",
+    "usuario",
 )

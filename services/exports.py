@@ -67,7 +67,9 @@ TEXT, INTEGER, MONEY, DATE, DATETIME = "text", "integer", "money", "date", "date
 INLINE_ROWS = 5_000  # default of the app setting EXPORT_INLINE_ROWS
 PROGRESS_EVERY = 1_000  # rows between writes of `done` (and renewals of the lease)
 MAX_ATTEMPTS = 3
-KEEP = timedelta(hours=24)
+KEEP = timedelta(days=7)  # «Mis descargas» lists a user's files this long
+XLSX, PDF = "xlsx", "pdf"
+FORMATS = (XLSX, PDF)
 CRITERIA_KEYS = LIST_CRITERIA
 GAVE_UP = "No fue posible generar el archivo. Vuelve a exportar; si se repite, comunícate con soporte."
 UNKNOWN = "Esta exportación ya no está disponible. Vuelve a exportar desde la lista."
@@ -94,15 +96,27 @@ class Export:
     describe: Callable | None = None
     filename: str = ""
     personal_data: bool = False  # cardholders' data: who exported it is audited (services.audit.record_view)
+    extras: Callable | None = None  # (product, params) -> (totals [(label, text)], chart or None): the reports
+    columns_of: Callable | None = None  # (product, params) -> columns, when they depend on the criteria
+
+    def columns_for(self, product, params) -> tuple[Column, ...]:
+        return tuple(self.columns_of(product, params)) if self.columns_of else self.columns
+
+    def summary(self, product, params) -> tuple[list, object]:
+        return self.extras(product, params) if self.extras else ([], None)
 
 
 EXPORTS: dict[str, Export] = {}
 
 
-def register(kind, title, columns, rows, *, permission, describe=None, filename=None, personal_data=False) -> Export:
+def register(
+    kind, title, columns, rows, *, permission, describe=None, filename=None, personal_data=False, extras=None,
+    columns_of=None,
+) -> Export:  # fmt: skip
     """Declare the export of a list (see the module docstring)."""
+    columns = tuple(c if isinstance(c, Column) else Column(*c) for c in columns)
     export = Export(
-        kind, title, tuple(Column(*c) for c in columns), rows, permission, describe, filename or kind, personal_data
+        kind, title, columns, rows, permission, describe, filename or kind, personal_data, extras, columns_of
     )
     EXPORTS[kind] = export
     return export
@@ -130,9 +144,14 @@ def local(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC).astimezone(BOGOTA).replace(tzinfo=None)
 
 
-def filename(kind: str, at: datetime | None = None) -> str:
+def filename(kind: str, at: datetime | None = None, fmt: str = XLSX) -> str:
     stamp = local(at or utcnow()).strftime("%Y%m%d-%H%M")
-    return f"{EXPORTS[kind].filename}-{stamp}.xlsx"
+    return f"{EXPORTS[kind].filename}-{stamp}.{fmt}"
+
+
+def format_from(values) -> str:
+    """The format a request asks for («Exportar Excel» or «Exportar PDF»): xlsx by default."""
+    return PDF if str(values.get("formato", "")) == PDF else XLSX
 
 
 def inline_limit() -> int:
@@ -188,7 +207,7 @@ def _describe(params: dict) -> str:
 # ---------------------------------------------------------------- writers
 
 
-def _openpyxl(export: Export, heading: list[str], rows: Iterable[tuple]) -> bytes:
+def _openpyxl(export: Export, heading: list[str], rows: Iterable[tuple], columns, totals=()) -> bytes:
     """A small export, in the request."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -201,13 +220,13 @@ def _openpyxl(export: Export, heading: list[str], rows: Iterable[tuple]) -> byte
         cell = sheet.cell(row=line, column=1, value=safe_text(text))
         cell.font = Font(bold=True, size=14 if line == 1 else 11)
     header_row = len(heading) + 2
-    for col, column in enumerate(export.columns, start=1):
+    for col, column in enumerate(columns, start=1):
         sheet.cell(row=header_row, column=col, value=safe_text(column.header)).font = Font(bold=True)
         sheet.column_dimensions[get_column_letter(col)].width = column.width
     formats = {MONEY: MONEY_FORMAT, DATE: DATE_FORMAT, DATETIME: DATETIME_FORMAT, INTEGER: INTEGER_FORMAT}
     line = header_row
     for line, row in enumerate(rows, start=header_row + 1):  # noqa: B007 (the last line is used below)
-        for col, (value, column) in enumerate(zip(row, export.columns, strict=True), start=1):
+        for col, (value, column) in enumerate(zip(row, columns, strict=True), start=1):
             value, kind = typed(value, column.kind)
             if kind is None:
                 continue
@@ -216,15 +235,18 @@ def _openpyxl(export: Export, heading: list[str], rows: Iterable[tuple]) -> byte
                 cell.data_type = "s"  # never a formula, whatever the text
             elif kind in formats:
                 cell.number_format = formats[kind]
-    last = get_column_letter(len(export.columns))
+    last = get_column_letter(len(columns))
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
     sheet.auto_filter.ref = f"A{header_row}:{last}{max(line, header_row)}"
+    for offset, (label, text) in enumerate(totals, start=2):  # below the table, out of the filter
+        sheet.cell(row=line + offset, column=1, value=safe_text(label)).font = Font(bold=True)
+        sheet.cell(row=line + offset, column=2, value=safe_text(text)).data_type = "s"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def _xlsxwriter(export: Export, heading: list[str], rows: Iterable[tuple], progress=None) -> bytes:
+def _xlsxwriter(export: Export, heading: list[str], rows: Iterable[tuple], columns, totals=(), progress=None) -> bytes:
     """A long export, in the job: constant memory (each row is flushed to a temporary file as
     written), `progress(n)` called every PROGRESS_EVERY rows."""
     import xlsxwriter
@@ -243,19 +265,19 @@ def _xlsxwriter(export: Export, heading: list[str], rows: Iterable[tuple], progr
         INTEGER: book.add_format({"num_format": INTEGER_FORMAT}),
         "": None,
     }
-    for col, column in enumerate(export.columns):
+    for col, column in enumerate(columns):
         sheet.set_column(col, col, column.width)
     for line, text in enumerate(heading):
         sheet.write_string(line, 0, safe_text(text), big if line == 0 else bold)
     header_row = len(heading) + 1
-    for col, column in enumerate(export.columns):
+    for col, column in enumerate(columns):
         sheet.write_string(header_row, col, safe_text(column.header), bold)
     try:
         sheet.freeze_panes(header_row + 1, 0)
         line = header_row
         for count, row in enumerate(rows, start=1):
             line = header_row + count
-            for col, (value, column) in enumerate(zip(row, export.columns, strict=True)):
+            for col, (value, column) in enumerate(zip(row, columns, strict=True)):
                 value, kind = typed(value, column.kind)
                 if kind is None:
                     continue
@@ -267,7 +289,10 @@ def _xlsxwriter(export: Export, heading: list[str], rows: Iterable[tuple], progr
                     sheet.write_number(line, col, value, formats[kind])
             if progress and count % PROGRESS_EVERY == 0:
                 progress(count)
-        sheet.autofilter(header_row, 0, line, len(export.columns) - 1)
+        sheet.autofilter(header_row, 0, line, len(columns) - 1)
+        for offset, (label, text) in enumerate(totals, start=2):
+            sheet.write_string(line + offset, 0, safe_text(label), bold)
+            sheet.write_string(line + offset, 1, safe_text(text))
     except BaseException:
         _discard(sheet)  # a failed build leaves no temporary file behind
         raise
@@ -288,25 +313,34 @@ def _count(counted) -> int:
     return counted if isinstance(counted, int) else counted.count()
 
 
-def build(export: Export, product: Product, params: dict, *, streaming=False, progress=None) -> tuple[bytes, int]:
-    """The .xlsx of the whole result and its row count (openpyxl, or XlsxWriter when streaming)."""
+def build(
+    export: Export, product: Product, params: dict, *, streaming=False, progress=None, fmt: str = XLSX
+) -> tuple[bytes, int]:
+    """The file of the whole result and its row count: .xlsx (openpyxl, or XlsxWriter when
+    streaming) or .pdf (reportlab, services/report_pdf.py, with the report's totals and chart)."""
     counted, rows = export.rows(product, params)
     heading = title_block(export, product, params, utcnow())
+    columns = export.columns_for(product, params)
+    totals, chart = export.summary(product, params)
     seen = [0]
 
     def counting():
         for seen[0], row in enumerate(rows, start=1):  # noqa: B007
             yield row
 
+    if fmt == PDF:
+        from services.report_pdf import build_pdf
+
+        return build_pdf(heading, columns, counting(), totals=totals, chart=chart, progress=progress), seen[0]
     if streaming:
-        return _xlsxwriter(export, heading, counting(), progress), seen[0]
-    return _openpyxl(export, heading, counting()), seen[0]
+        return _xlsxwriter(export, heading, counting(), columns, totals, progress), seen[0]
+    return _openpyxl(export, heading, counting(), columns, totals), seen[0]
 
 
 # ---------------------------------------------------------------- start (the view)
 
 
-def start(user: User, product: Product, kind: str, params: dict) -> ExportJob | bytes:
+def start(user: User, product: Product, kind: str, params: dict, fmt: str = XLSX) -> ExportJob | bytes:
     """«Exportar Excel»: up to EXPORT_INLINE_ROWS rows, the .xlsx bytes now; more, a queued
     ExportJob (the same user's identical export already queued or running is returned again: a
     double click queues one). Raises Refused for wrong criteria, KeyError for an unknown kind."""
@@ -314,7 +348,7 @@ def start(user: User, product: Product, kind: str, params: dict) -> ExportJob | 
     counted, _rows = export.rows(product, params)
     total = _count(counted)
     if total <= inline_limit():
-        return build(export, product, params)[0]
+        return build(export, product, params, fmt=fmt)[0]
     encoded = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
     queued = (
         ExportJob.select()
@@ -323,6 +357,7 @@ def start(user: User, product: Product, kind: str, params: dict) -> ExportJob | 
             & (ExportJob.product == product.id)
             & (ExportJob.kind == kind)
             & (ExportJob.params == encoded)
+            & (ExportJob.format == fmt)
             & ExportJob.status.in_((ExportJob.PENDING, ExportJob.RUNNING))
         )  # fmt: skip
         .first()
@@ -331,7 +366,7 @@ def start(user: User, product: Product, kind: str, params: dict) -> ExportJob | 
         return queued
     return ExportJob.create(
         user=user.id, company=product.company_id, product=product.id, kind=kind, params=encoded, total=total,
-        filename=filename(kind),
+        filename=filename(kind, fmt=fmt), format=fmt,
     )  # fmt: skip
 
 
@@ -340,15 +375,13 @@ def fits_inline(product: Product, kind: str, params: dict) -> bool:
     return _count(counted) <= inline_limit()
 
 
-def inline(product: Product, kind: str, params: dict) -> bytes:
+def inline(product: Product, kind: str, params: dict, fmt: str = XLSX) -> bytes:
     """The small export by GET (what an htmx «Exportar Excel» downloads): refused over the limit."""
     export = EXPORTS[kind]
     counted, _rows = export.rows(product, params)
     if _count(counted) > inline_limit():
-        raise Refused(
-            f"El resultado tiene más de {inline_limit():,} registros: usa «Exportar Excel».".replace(",", ".")
-        )
-    return build(export, product, params)[0]
+        raise Refused(f"El resultado tiene más de {inline_limit():,} registros: vuelve a exportar.".replace(",", "."))
+    return build(export, product, params, fmt=fmt)[0]
 
 
 PHASES = {ExportJob.PENDING: "queued", ExportJob.RUNNING: "running", ExportJob.READY: "ready"}
@@ -364,6 +397,18 @@ def export_for(user: User, product: Product, export_id: int) -> ExportJob | None
     return ExportJob.get_or_none(
         (ExportJob.id == export_id) & (ExportJob.product == product.id) & (ExportJob.user == user.id)
     )
+
+
+def downloads(user: User, product: Product, keep: timedelta = KEEP) -> list[ExportJob]:
+    """«Mis descargas»: the user's exports of this product of the last `keep`, newest first
+    (without their files)."""
+    fields = [f for f in ExportJob._meta.sorted_fields if f.name != "content"]
+    return list(
+        ExportJob.select(*fields)
+        .where((ExportJob.user == user.id) & (ExportJob.product == product.id) & (ExportJob.created_at >= utcnow() - keep))
+        .order_by(ExportJob.id.desc())
+        .limit(50)
+    )  # fmt: skip
 
 
 def content_of(job: ExportJob) -> bytes | None:
@@ -429,7 +474,7 @@ def run_one(job: ExportJob, token: str) -> bool:
 
     params = orjson.loads(job.params or "{}")
     try:
-        content, total = build(export, job.product, params, streaming=True, progress=progress)
+        content, total = build(export, job.product, params, streaming=True, progress=progress, fmt=job.format)
     except Refused as refused:  # criteria that were valid when queued (e.g. a date range) no longer are
         return _fail(job, token, refused.message)
     finished = (

@@ -310,7 +310,7 @@ def _mark_replaced(old: Card, new: Card) -> None:
     except InvalidMove:
         raise Refused(NOT_BLOCKED) from None
     changed = (
-        Card.update(status=replaced, replaced_by=new.id, status_changed_at=utcnow())
+        Card.update(status=replaced, replaced_by=new.id, replaced_reason=old.status, status_changed_at=utcnow())
         .where((Card.id == old.id) & (Card.status == old.status) & Card.replaced_by.is_null())
         .execute()
     )

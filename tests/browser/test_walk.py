@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from blueprints.help import CHAPTERS
+from domain.clock import local_today
 from models import Batch, Card, Company, Product, User
 from services import authorization
 from services import batches as batch_service
@@ -38,7 +39,7 @@ class Screen:
     name: str
     url: str  # formatted with build_world's ids: {company} {product} {batch} {waiting} {order} {order_batch}
     # and, on the unnamed product, {unnamed} {request} (the demo's stock request) {card} (one of its stock
-    # cards) {holder_card} (one of its affiliated cards, with a balance)
+    # cards) {holder_card} (one of its affiliated cards, with a balance); {this_month} (MM/AAAA)
     users: tuple[str, ...] = ("jhomez", "firmante")
     public: bool = False  # seen logged out (login, recovery)
 
@@ -81,6 +82,33 @@ SCREENS = [
     Screen("cancelar-tarjeta-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/cancelar", users=("jhomez",)),
     Screen("actualizar-datos-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/datos", users=("jhomez",)),
     Screen("reposicion-sin-js", "/productos/{unnamed}/tarjetas/{holder_card}/reposicion", users=("jhomez",)),
+    Screen("catalogo-reportes", "/productos/{unnamed}/reportes/catalogo", users=("jhomez",)),
+    *[
+        Screen(f"reporte-{slug}", f"/productos/{{unnamed}}/reportes/{slug}", users=("jhomez",))
+        for slug in (
+            "cuenta-maestra",
+            "estado-de-cuenta-maestra",
+            "tarjetas-emitidas",
+            "recargas-realizadas",
+            "estado-de-lotes",
+            "tarjetahabientes",
+            "saldo-al-cierre",
+            "reposiciones",
+            "actividad-por-usuario",
+        )
+    ],  # fmt: skip
+    Screen("reporte-consolidado", "/productos/{unnamed}/reportes/cuenta-maestra?vista=consolidado", users=("jhomez",)),
+    Screen(
+        "reporte-error-fechas",
+        "/productos/{product}/reportes/estado-de-lotes?periodo=rango&fecha_inicial=01/01/2026&fecha_final=30/06/2026",
+        users=("jhomez",),
+    ),
+    Screen(
+        "reporte-emitidas-nominadas",
+        "/productos/{product}/reportes/tarjetas-emitidas?clase=nominadas&mes={this_month}",
+        users=("jhomez",),
+    ),
+    Screen("mis-descargas", "/productos/{unnamed}/exportaciones", users=("jhomez",)),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),
@@ -102,7 +130,10 @@ def _stock(nit) -> dict:
     request = Batch.get((Batch.product == unnamed) & (Batch.kind == "INN"))
     card = Card.select().where((Card.product == unnamed) & Card.person.is_null()).order_by(Card.id).first()
     holder = Card.select().where((Card.product == unnamed) & Card.person.is_null(False)).order_by(Card.id).first()
-    return {"unnamed": unnamed.id, "request": request.id, "card": card.id, "holder_card": holder.id}
+    return {
+        "unnamed": unnamed.id, "request": request.id, "card": card.id, "holder_card": holder.id,
+        "this_month": local_today().strftime("%m/%Y"),
+    }  # fmt: skip
 
 
 def _upload(user, product, start, count, branch=None, bad_every=0):

@@ -31,7 +31,7 @@ def url(app, endpoint, rule, values):
     found = _rule(app, endpoint, rule)
     if "filename" in found.arguments:
         return found.build({"filename": "app.css"}, append_unknown=False)[1]
-    if "slug" in found.arguments:
+    if "slug" in found.arguments and endpoint.startswith("help."):
         from blueprints.help import CHAPTERS
 
         return found.build({"slug": CHAPTERS[0].slug}, append_unknown=False)[1]

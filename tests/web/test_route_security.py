@@ -28,7 +28,7 @@ NEEDS_NO_PERMISSION = {
 # The URL parameters this test knows how to point at one company's objects.
 OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id", "export_id")
 # URL parameters that name no object, and the value the checks use for them.
-NAMED_VALUES = {"kind": "ordenes"}  # an export's list (services/exports.py)
+NAMED_VALUES = {"kind": "ordenes", "slug": "cuenta-maestra"}  # an export's list (services/exports.py), a report
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
