@@ -814,7 +814,9 @@ def _last_posting(column, moment: datetime | None = None):
 def cardholders(product: Product, params: dict) -> Table:
     query = (
         Card.select(
-            Card, Person, _last_posting("balance_after").alias("known_balance"),
+            Card,
+            Person,
+            _last_posting("balance_after").alias("known_balance"),
             _last_posting("created_at").alias("known_at"),
         )  # fmt: skip
         .join(Person, on=(Card.person == Person.id))

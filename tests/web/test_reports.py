@@ -240,9 +240,7 @@ def test_the_closing_balance_at_a_past_date_is_computed_from_the_postings(client
     cards = world["cards"]
     account = ledger.card_account(cards[0])
     # Move the first card's postings three days back, then credit it again today.
-    Card.update(created_at=cards[0].created_at - timedelta(days=3)).where(
-        Card.product == world["product"]
-    ).execute()
+    Card.update(created_at=cards[0].created_at - timedelta(days=3)).where(Card.product == world["product"]).execute()
     for posting in LedgerPosting.select().where(LedgerPosting.account == account.id):
         LedgerPosting.update(created_at=posting.created_at - timedelta(days=3)).where(
             LedgerPosting.id == posting.id
