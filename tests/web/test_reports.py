@@ -322,8 +322,8 @@ def test_pdf_export_has_the_title_block_the_table_the_totals_and_the_chart(clien
         assert expected in content
 
 
-def test_a_large_report_export_runs_in_the_background_for_its_user_only(client, world, app):
-    app.config["EXPORT_INLINE_ROWS"] = 3
+def test_a_large_report_export_runs_in_the_background_for_its_user_only(client, world, app, monkeypatch):
+    monkeypatch.setitem(app.config, "EXPORT_INLINE_ROWS", 3)
     login(client, "auditor")
     product = world["product"]
     response = post(client, f"/productos/{product.id}/exportaciones/reporte-cuenta-maestra", {"formato": "pdf"})
