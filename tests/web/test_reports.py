@@ -344,3 +344,28 @@ def test_a_large_report_export_runs_in_the_background_for_its_user_only(client, 
     login(client, "colega")
     assert client.get(f"/productos/{product.id}/exportaciones/{job.id}/descargar").status_code == 404
     assert "Cuenta maestra" not in text(client.get(f"/productos/{product.id}/exportaciones")).split("<tbody>")[1]
+
+
+@pytest.mark.parametrize("slug", ["cuenta-maestra", "tarjetahabientes", "saldo-al-cierre", "estado-de-lotes"])
+def test_a_report_page_runs_the_same_queries_for_few_or_many_rows(client, world, assert_query_count, slug):
+    """No query per row: the page with 3 cards and 7 ledger lines runs as many statements as the
+    page with 13 cards and more lines (both fill their 10 rows or more)."""
+    login(client, "auditor")
+    client.get(url(world, slug))  # the kept sums, the session: what a second visit does not repeat
+    with assert_query_count(30) as few:
+        assert client.get(url(world, slug)).status_code == 200
+    issue_cards(world["product"], 10, start=50)
+    cards = list(Card.select().where(Card.product == world["product"]).order_by(Card.id))
+    master.run(
+        world["user"],
+        world["product"],
+        MasterOperation.CREDIT,
+        [(c, 10_000) for c in cards[3:]],
+        "abonos0003",
+        PASSWORD,
+    )
+    reports.forget_sums()
+    client.get(url(world, slug))
+    with assert_query_count(30) as many:
+        assert client.get(url(world, slug)).status_code == 200
+    assert len(few) == len(many), (few, many)
