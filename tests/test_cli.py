@@ -17,6 +17,8 @@ from models import (
     AuditEvent,
     BankAccount,
     BankMovement,
+    Batch,
+    BatchRecord,
     Branch,
     Card,
     Company,
@@ -760,7 +762,9 @@ def test_seed_demo(cli):
         assert products["Clásica / Visa"].named is True
         assert products["Clásica In / Visa"].named is False
         # The unnamed product's stock: one processed request of 20 cards, 3 of them affiliated.
-        cards = Card.select().where(Card.product == products["Clásica In / Visa"])
+        inn = (Batch.product == products["Clásica In / Visa"]) & (Batch.kind == "INN")
+        request = Batch.select().where(inn).order_by(Batch.id.desc()).first()  # today's; the history has more
+        cards = Card.select().join(BatchRecord, on=(Card.record == BatchRecord.id)).where(BatchRecord.batch == request)
         assert cards.count() == 20
         assert [c.status for c in cards if c.person_id] == [Card.ACTIVE] * 3
         assert {c.status for c in cards if not c.person_id} == {Card.NOT_AFFILIATED}
@@ -807,14 +811,14 @@ def _paid(company) -> int:
     """What the demo took from the company's bank account: its orders (the stock cards' request)
     and the funding of each product's master account."""
     orders = ServiceOrder.select().where(ServiceOrder.company == company)
-    total = sum(o.total_to_pay for o in orders)
-    assert total > 0 and all(o.status == ServiceOrder.PROCESSED for o in orders)
+    total = sum(o.total_to_pay for o in orders if o.status == ServiceOrder.PROCESSED)
+    assert total > 0 and all(o.status in (ServiceOrder.PROCESSED, ServiceOrder.VOIDED) for o in orders)
     fundings = (
         MasterOperation.select()
         .join(Product)
         .where((Product.company == company) & (MasterOperation.kind == MasterOperation.FUND))
     )
-    assert [f.amount for f in fundings] == [200_000_000, 200_000_000]
+    assert fundings.count() >= 2  # the history's and today's
     return total + sum(f.amount for f in fundings)
 
 

@@ -5,6 +5,8 @@ for the request: the dialog shows its progress, then «Descargar», and the file
 descargas». Screenshots land in /tmp/shots/reportes-*.png."""
 
 import io
+import re
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -34,10 +36,10 @@ def test_the_master_account_report_after_an_operation_and_a_large_export(live_se
         product = Product.get(Product.name == PRODUCT, Product.company == 1)
         card = Card.select().where((Card.product == product) & Card.person.is_null(False)).order_by(Card.id).first()
     row = page.locator(f"#tarjeta-{card.id}")
-    row.get_by_label("Monto").fill("12.345")
-    row.get_by_role("button", name="Abonar").click()
+    row.get_by_label(f"Monto para la tarjeta {card.masked_pan}").fill("12.345")
+    row.get_by_role("link", name=f"Abonar a tarjeta {card.masked_pan}").click()
     dialog = page.get_by_role("dialog", name="Abonar a tarjeta")
-    dialog.get_by_label("Contraseña").fill(PASSWORD)
+    dialog.get_by_label("Contraseña", exact=True).fill(PASSWORD)
     dialog.get_by_role("button", name="Aceptar").click()
     expect(page.get_by_role("dialog")).to_contain_text("Transacción exitosa")
     page.get_by_role("dialog").get_by_role("button", name="Aceptar").click()
@@ -51,10 +53,10 @@ def test_the_master_account_report_after_an_operation_and_a_large_export(live_se
     page.get_by_role("button", name="Ver reporte").click()
     expect(page.get_by_role("heading", name=f"Cuenta maestra {PRODUCT}", level=1)).to_be_visible()
     page.get_by_label("Abono").check()
-    page.get_by_role("button", name="Buscar", exact=True).click()
-    expect(page).to_have_url(__import__("re").compile(r"tipo=abono"))
+    page.locator("#report-criteria").get_by_role("button", name="Buscar").click()
+    expect(page).to_have_url(re.compile(r"tipo=abono"))
     page.get_by_label("Todos").check()
-    page.get_by_role("button", name="Buscar", exact=True).click()
+    page.locator("#report-criteria").get_by_role("button", name="Buscar").click()
     pager = page.locator(".pager a").last
     if pager.count():
         pager.click()  # the last page holds the newest line
@@ -67,7 +69,7 @@ def test_the_master_account_report_after_an_operation_and_a_large_export(live_se
     # Exportar Excel: the whole result, typed, its last line the same balance.
     with page.expect_download() as download:
         page.get_by_role("button", name="Exportar Excel").click()
-    sheet = load_workbook(io.BytesIO(open(download.value.path(), "rb").read())).active
+    sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
     values = [[c.value for c in r] for r in sheet.iter_rows()]
     lines = [r for r in values if isinstance(r[2], int)]
     assert lines[-1][5] == balance / 100
@@ -86,7 +88,7 @@ def test_the_master_account_report_after_an_operation_and_a_large_export(live_se
         shot(page, "reportes-02-exportacion-lista")
         with page.expect_download() as download:
             link.click()
-        pdf = PdfReader(io.BytesIO(open(download.value.path(), "rb").read()))
+        pdf = PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
         assert "Saldo final" in "\n".join(p.extract_text() for p in pdf.pages)
         dialog.get_by_role("button", name="Cerrar").click()
     finally:
