@@ -12,7 +12,7 @@ in a fresh process so its memory peak is its own. Targets (2-core machine): xlsx
 files built to keep the upload busy, each read in process and uploaded through HTTP to the app
 running in its own process (beside a minimal page's answer); the worst answer ≤ 2 s.
 
-    python -m bench [--records N] [--database-url URL] [--only lotes|ordenes|hostiles]
+    python -m bench [--records N] [--database-url URL] [--only viaje|paginas|lotes|ordenes|innominadas|maestra|tarjetas|reportes|hostiles]
 """
 
 import argparse
@@ -127,9 +127,10 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
-        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "maestra", "tarjetas", "hostiles"),
+        choices=("viaje", "paginas", "lotes", "ordenes", "innominadas", "maestra", "tarjetas", "reportes", "hostiles"),
         help="run only the HTTP journey, the pages under load, the batch, the order, the innominate-card, "
-        "the master-account, the card-search (a million cards) or the hostile-file benches",
+        "the master-account, the card-search (a million cards), the reports (a million ledger lines) or the "
+        "hostile-file benches",
     )
     args = parser.parse_args()
 
@@ -151,6 +152,9 @@ def main() -> None:
     if args.only == "tarjetas":
         cards_bench()
         return
+    if args.only == "reportes":
+        reports_bench()
+        return
     if args.only in (None, "viaje"):
         journey_bench(args)
         if args.only:
@@ -167,6 +171,7 @@ def main() -> None:
         innominate_bench()
         master_bench()
         cards_bench()
+        reports_bench()
 
 
 def cards_bench() -> None:
@@ -178,6 +183,20 @@ def cards_bench() -> None:
         urls.append(PG_URL)
     for url in urls:
         command = [sys.executable, "-m", "bench.cards_page", *(["--database-url", url] if url else [])]
+        output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        print(output.rstrip())
+
+
+def reports_bench() -> None:
+    """bench.reports in a fresh process: Reportes > Cuenta maestra with 1,000,000 ledger lines (exports
+    of 100,000 lines to Excel and PDF, the page under wrk), on SQLite and (when its server answers)
+    PostgreSQL."""
+    print("\nReportes: Cuenta maestra con un millón de líneas (exportaciones; página con wrk, gunicorn con 2 workers)")
+    urls = [""]
+    if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
+        urls.append(PG_URL)
+    for url in urls:
+        command = [sys.executable, "-m", "bench.reports", *(["--database-url", url] if url else [])]
         output = subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout
         print(output.rstrip())
 

@@ -55,6 +55,7 @@ from services.orders import read_range, utc_bound
 
 PERMISSION = "reports.view"
 COUNT_LIMIT = 10_000  # a long list counts its rows this far ("más de 10.000")
+EXPORT_CHUNK = 5_000  # rows read per query by an export
 YEARS_BACK = 5  # «Consolidado anual»: this year and the 4 before
 MONTH_NAMES = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
 MONTH_FULL = (
@@ -105,9 +106,20 @@ class Table:
         if self.rows is not None:
             yield from self.rows
             return
-        order = [f.desc() if self.newest_first else f.asc() for f in self.key]
-        for item in self.query.order_by(*order).iterator():
-            yield self.to_row(item)
+        # In chunks by the key, each its own query: a driver that buffers a whole result
+        # (psycopg2's client-side cursor) never holds more than a chunk.
+        (key,) = self.key
+        last = None
+        while True:
+            chunk = self.query
+            if last is not None:
+                chunk = chunk.where(key < last if self.newest_first else key > last)
+            items = list(chunk.order_by(key.desc() if self.newest_first else key.asc()).limit(EXPORT_CHUNK))
+            for item in items:
+                yield self.to_row(item)
+            if len(items) < EXPORT_CHUNK:
+                return
+            last = getattr(items[-1], key.name)
 
     def summary(self) -> tuple[list[tuple[str, str]], BarChart | None]:
         return self.extras() if self.extras else ([], None)
@@ -297,48 +309,94 @@ TIPOS = {"": "Todos", "cargo": "Cargo", "abono": "Abono"}
 # each request (an index range). A page of a report over a million lines costs a handful of
 # indexed lookups, not a scan.
 STABLE = timedelta(minutes=5)
-_sums: dict[tuple, tuple[int, int, int]] = {}
+_sums: dict[tuple, Sums] = {}
 _sums_lock = threading.Lock()
 SUMS_KEPT = 512
 
 
-def _line_sums(account: LedgerAccount, low: datetime, high: datetime, kind: str) -> tuple[int, int, int]:
-    """(lines, Σ cargos (≤ 0), Σ abonos) of the account's postings in [low, high)."""
+@dataclass(frozen=True)
+class Sums:
+    """Lines, Σ cargos (≤ 0), Σ abonos and the lowest and highest posting id of a range."""
+
+    lines: int = 0
+    debits: int = 0
+    credits: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+
+    def __add__(self, other: Sums) -> Sums:
+        ids = [i for i in (self.first_id, other.first_id) if i is not None]
+        last = [i for i in (self.last_id, other.last_id) if i is not None]
+        return Sums(
+            self.lines + other.lines, self.debits + other.debits, self.credits + other.credits,
+            min(ids) if ids else None, max(last) if last else None,
+        )  # fmt: skip
+
+
+def _horizon() -> datetime:
+    """Lines before this moment no longer change: every posting transaction is much shorter
+    than STABLE. Moves in steps of 5 minutes."""
     horizon = utcnow().replace(second=0, microsecond=0) - STABLE
-    horizon -= timedelta(minutes=horizon.minute % 5)
-    split = min(max(horizon, low), high)
-    key = (account.id, account.created_at, low, split, kind)  # created_at: another database's account 1 is another
+    return horizon - timedelta(minutes=horizon.minute % 5)
+
+
+def _line_sums(account: LedgerAccount, low: datetime, high: datetime, kind: str) -> Sums:
+    """The Sums of the account's postings in [low, high) of `kind`: the part before the horizon
+    kept by this process and extended as the horizon moves (never summed again), plus the recent
+    lines summed now through the index (account_id, created_at)."""
+    split = min(max(_horizon(), low), high)
+    key = (account.id, account.created_at, low, high, kind)  # created_at: another database's account 1 is another
     with _sums_lock:
-        stable = _sums.get(key)
-    if stable is None:
-        stable = _sum_range(account.id, low, split, kind)
+        kept = _sums.get(key)
+    if kept is None or kept[0] > split:
+        kept = (low, Sums())
+    reached, stable = kept
+    if reached < split:
+        stable = stable + _sum_range(account.id, reached, split, kind)
         with _sums_lock:
             if len(_sums) >= SUMS_KEPT:
                 _sums.clear()
-            _sums[key] = stable
-    recent = _sum_range(account.id, split, high, kind) if split < high else (0, 0, 0)
-    return tuple(a + b for a, b in zip(stable, recent, strict=True))
+            _sums[key] = (split, stable)
+    return stable + _sum_range(account.id, split, high, kind) if split < high else stable
 
 
 def forget_sums() -> None:
     """Drop the kept sums (a test that writes postings into the past after reading a report)."""
     with _sums_lock:
         _sums.clear()
+        _openings.clear()
 
 
-def _sum_range(account_id: int, low: datetime, high: datetime, kind: str) -> tuple[int, int, int]:
+def _in_range(low: datetime, high: datetime):
+    return (LedgerPosting.created_at >= low) & (LedgerPosting.created_at < high)
+
+
+def _sum_range(account_id: int, low: datetime, high: datetime, kind: str) -> Sums:
     if low >= high:
-        return 0, 0, 0
+        return Sums()
     query = LedgerPosting.select(
         fn.COUNT(LedgerPosting.id),
         fn.COALESCE(fn.SUM(Case(None, [(LedgerPosting.amount < 0, LedgerPosting.amount)], 0)), 0),
         fn.COALESCE(fn.SUM(Case(None, [(LedgerPosting.amount > 0, LedgerPosting.amount)], 0)), 0),
-    ).where(
-        (LedgerPosting.account == account_id) & (LedgerPosting.created_at >= low) & (LedgerPosting.created_at < high)
-    )
+        fn.MIN(LedgerPosting.id), fn.MAX(LedgerPosting.id),
+    ).where((LedgerPosting.account == account_id) & _in_range(low, high))  # fmt: skip
     query = _of_kind(query, kind)
-    count, debits, credits = query.tuples().first()
-    return int(count or 0), int(debits or 0), int(credits or 0)
+    count, debits, credits, first, last = query.tuples().first()
+    return Sums(int(count or 0), int(debits or 0), int(credits or 0), first, last)
+
+
+def _lines_between(account_id: int, low: datetime, high: datetime, sums: Sums):
+    """The account's postings in [low, high), for the page: bounded by the range's first and last
+    posting id too, so the page is read through the index (account_id, id) in id order, with no
+    sort of the whole range (SQLite would otherwise pick the date index and sort). On SQLite the
+    date condition is written so that it can't choose that index (COALESCE of the column)."""
+    if sums.first_id is None:
+        return LedgerPosting.account == -1  # nothing in the range
+    bounded = (LedgerPosting.account == account_id) & LedgerPosting.id.between(sums.first_id, sums.last_id)
+    if is_sqlite():
+        when = fn.COALESCE(LedgerPosting.created_at, "")
+        return bounded & (when >= low) & (when < high)
+    return bounded & _in_range(low, high)
 
 
 def _of_kind(query, kind: str):
@@ -347,6 +405,24 @@ def _of_kind(query, kind: str):
     if kind == "abono":
         return query.where(LedgerPosting.amount > 0)
     return query
+
+
+_openings: dict[tuple, int] = {}
+
+
+def opening_balance(account: LedgerAccount, moment: datetime) -> int:
+    """balance_before, kept by this process once `moment` is past the horizon (it can't change)."""
+    key = (account.id, account.created_at, moment)
+    with _sums_lock:
+        if key in _openings:
+            return _openings[key]
+    found = balance_before(account.id, moment)
+    if moment <= _horizon():
+        with _sums_lock:
+            if len(_openings) >= SUMS_KEPT:
+                _openings.clear()
+            _openings[key] = found
+    return found
 
 
 def balance_before(account_id: int, moment: datetime) -> int:
@@ -375,14 +451,10 @@ def master_lines(product: Product, params: dict) -> Table:
     if errors:
         return Table(LEDGER_COLUMNS, errors)
     account = _master(product)
-    account_id = account.id
     low, high = _bounds(start, end)
-    query = (
-        LedgerPosting.select(LedgerPosting, LedgerOperation)
-        .join(LedgerOperation)
-        .where((LedgerPosting.account == account_id) & (LedgerPosting.created_at >= low) & (LedgerPosting.created_at < high))
-    )  # fmt: skip
-    query = _of_kind(query, kind)
+    sums = _line_sums(account, low, high, kind)  # once per request: the page, its count and its totals
+    query = LedgerPosting.select(LedgerPosting, LedgerOperation).join(LedgerOperation)
+    query = _of_kind(query.where(_lines_between(account.id, low, high, sums)), kind)
     text = _text(params, "q", 60)
     total = None
     if text:
@@ -391,7 +463,7 @@ def master_lines(product: Product, params: dict) -> Table:
         else:
             query = query.where(fn.LOWER(LedgerOperation.description).contains(text.lower()))
     else:
-        total = _line_sums(account, low, high, kind)[0]
+        total = sums.lines
 
     def to_row(posting):
         amount = posting.amount
@@ -401,14 +473,13 @@ def master_lines(product: Product, params: dict) -> Table:
         )  # fmt: skip
 
     def extras():
-        lines, debits, credits = _line_sums(account, low, high, kind)
-        everything = _line_sums(account, low, high, "") if kind else (lines, debits, credits)
-        opening = balance_before(account_id, low)
-        closing = opening + everything[1] + everything[2]
+        everything = _line_sums(account, low, high, "") if kind else sums
+        opening = opening_balance(account, low)
+        closing = opening + everything.debits + everything.credits
         totals = [
             ("Saldo inicial", format_cop(opening)),
-            ("Total cargos", format_cop(debits)),
-            ("Total abonos", format_cop(credits)),
+            ("Total cargos", format_cop(sums.debits)),
+            ("Total abonos", format_cop(sums.credits)),
             ("Saldo final", format_cop(closing)),
         ]
         return totals, None
@@ -442,8 +513,8 @@ def master_consolidated(product: Product, params: dict) -> Table:
         if first > today:
             break
         low, high = utc_bound(first), utc_bound(add_months(first, 1))
-        _lines, debits, credits = _line_sums(account, low, high, "")
-        rows.append((month_label(first), debits, credits, balance_before(account.id, high)))
+        sums = _line_sums(account, low, high, "")
+        rows.append((month_label(first), sums.debits, sums.credits, opening_balance(account, high)))
 
     def extras():
         totals = [
@@ -994,7 +1065,9 @@ FUNCTIONS = {
     "terms:accept": "Aceptación de términos", "password:change": "Cambio de contraseña",
     "password:change-failure": "Cambio de contraseña fallido", "password:recheck-failure": "Contraseña errada",
     "password:recovery-request": "Recuperación de contraseña", "password:recovery-sent": "Contraseña temporal enviada",
-    "user:unblock": "Desbloqueo", "product:select": "Selección de producto", "batch:upload": "Carga de lote",
+    "user:unblock": "Desbloqueo", "user:create": "Crear usuario", "user:permissions": "Editar permisos",
+    "user:block": "Bloquear usuario", "user:unblock-admin": "Desbloquear usuario", "user:inactivate": "Inactivar usuario",
+    "user:activate": "Activar usuario", "user:reset": "Restablecer contraseña", "product:select": "Selección de producto", "batch:upload": "Carga de lote",
     "batch:confirm": "Confirmación de lote", "batch:delete": "Eliminación de lote", "batch:sign": "Firma de lote",
     "batch:unsign": "Desasociar firma", "innominate:request": "Solicitud de innominadas",
     "card:affiliate": "Afiliación", "master:operation": "Operación con tarjetas", "master:fund": "Recarga cuenta maestra",
