@@ -102,10 +102,12 @@ def _register_blueprints(app: Flask) -> None:
         replacement,
         reports,
         settings,
+        users,
     )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(users.bp)
     app.register_blueprint(companies.bp)
     app.register_blueprint(batches.bp)
     app.register_blueprint(authorization.bp)

@@ -1,8 +1,9 @@
-"""Operator command line: `flask db upgrade`, `flask company|branch|product|user ...`, `flask seed-demo`,
+"""Operator command line: `flask db upgrade|backup|restore`, `flask company|branch|product|user ...`, `flask seed-demo`,
 `flask jobs status|retry`, `flask ledger check`, `flask demo purchases`."""
 
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -11,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 import models
 from domain.money import format_cop, to_cents
 from models import Company, OutboxMessage, Product, User
-from services import accounts, provisioning
+from services import Refused, accounts, provisioning
 
 db_cli = AppGroup("db", help="Esquema de la base de datos.")
 company_cli = AppGroup("company", help="Empresas.")
@@ -91,6 +92,33 @@ def db_upgrade():
     """Crea o actualiza el esquema de la base de datos."""
     applied = models.upgrade()
     click.echo(f"Migraciones aplicadas: {applied}" if applied else "El esquema ya está al día.")
+
+
+@db_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(path):
+    """Copia consistente de la base de datos SQLite en PATH, con el portal funcionando."""
+    from services import backup
+
+    try:
+        copied = backup.backup(path)
+    except Refused as refused:
+        raise click.ClickException(refused.message) from None
+    click.echo(f"Copia guardada en {copied.path} ({copied.bytes / 1_048_576:.1f} MB, {copied.tables} tablas).")
+
+
+@db_cli.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Restaurar aunque haya trabajos o reclamos activos")
+def db_restore(path, force):
+    """Restaura la copia PATH sobre la base de datos SQLite (se niega si está en uso)."""
+    from services import backup
+
+    try:
+        copied = backup.restore(path, force=force)
+    except Refused as refused:
+        raise click.ClickException(refused.message) from None
+    click.echo(f"Base de datos restaurada desde {path} ({copied.tables} tablas). Inicia de nuevo los servidores.")
 
 
 @company_cli.command("create")
@@ -178,6 +206,11 @@ PRODUCT_OPTIONS = [
     click.option("--fund-max", type=MONEY, help="Monto máximo por recarga de la cuenta maestra"),
     click.option("--fund-daily-max", type=MONEY, help="Recargas de la cuenta maestra por día"),
     click.option("--fund-monthly-max", type=MONEY, help="Recargas de la cuenta maestra por mes"),
+    click.option(
+        "--low-balance-alert",
+        type=MONEY,
+        help="Saldo de la cuenta maestra bajo el cual se avisa al tesorero (0: nunca)",
+    ),
 ]
 
 
@@ -227,6 +260,8 @@ def _echo_product(p: Product):
         f"recarga {p.recharge_rate * 100}% "
         f"(mín. {format_cop(p.recharge_min)}), IVA {p.iva_rate * 100}%, GMF {p.gmf_rate * 1000} por mil"
     )
+    if p.low_balance_alert:
+        click.echo(f"  aviso de saldo bajo de la cuenta maestra: por debajo de {format_cop(p.low_balance_alert)}")
 
 
 @user_cli.command("create")

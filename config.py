@@ -76,4 +76,9 @@ def load_config(instance_path: Path) -> dict:
         "ORDER_MAX_FAILURES": _int(env.get("ORDER_MAX_FAILURES"), 5),
         # «Exportar Excel»: up to this many rows the file is built in the request; more, by the export job.
         "EXPORT_INLINE_ROWS": _int(env.get("EXPORT_INLINE_ROWS"), 5_000),
+        # Gestión de usuarios: let a two-signature company's administrator give one user both
+        # batch.sign and batch.authorize on a product (refused by default: it defeats the second signature).
+        "ALLOW_SIGN_AND_AUTHORIZE": _bool(env.get("ALLOW_SIGN_AND_AUTHORIZE")),
+        # The portal's address as users reach it (https://portal.example.co): the e-mails' links; empty, paths.
+        "BASE_URL": env.get("BASE_URL", ""),
     }

@@ -174,6 +174,9 @@ class Product(BaseModel):
     max_innominate = IntegerField(default=500)
     affiliation_fee = BigIntegerField(default=0)  # per card affiliated (AFI); 0: affiliating is free (migration 5)
     replacement_fee = BigIntegerField(default=0)  # per card replaced by a new named card (REP, migration 8)
+    low_balance_alert = BigIntegerField(
+        default=0
+    )  # notify the treasurers below this master balance; 0: off (migration 10)
     # Fee schedule: money in centavos, rates as exact decimals.
     card_price_named = BigIntegerField(default=0)
     card_price_unnamed = BigIntegerField(default=0)
@@ -773,6 +776,37 @@ class ExportJob(Labelled, BaseModel):
     format = CharField(max_length=4, default="xlsx")  # "xlsx" or "pdf" (migration 9)
 
 
+class UserNotice(BaseModel):
+    """A user's setting of one kind of e-mail notice (services/notices.py): on or off (no row: on),
+    and when one was last sent (at most one per kind every 15 minutes)."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    kind = CharField(max_length=20)
+    enabled = BooleanField(default=True)
+    last_sent_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "kind"), True),)
+
+
+class Notice(BaseModel):
+    """Something waiting for a user (a batch to authorize, an order to pay…), to be grouped into
+    the next e-mail of its kind; `sent_at` once an e-mail carried it (claimed with `claim_token`)."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    kind = CharField(max_length=20)
+    company = ForeignKeyField(Company, null=True, on_delete="CASCADE")
+    product = ForeignKeyField(Product, null=True, on_delete="CASCADE")
+    text = CharField(max_length=300)
+    url = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+    claim_token = CharField(max_length=36, null=True)
+
+    class Meta:
+        indexes = ((("sent_at", "user", "kind"), False),)
+
+
 class CardPurchase(BaseModel):
     """A purchase the (simulated) card processor authorized: it lowers the card's live balance at
     once and reaches the ledger (card → purchases settlement) when the settlement job posts it."""
@@ -851,6 +885,8 @@ ALL_MODELS = [
 LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode]
 # Tables created by migrations 7 and 8.
 MASTER_MODELS = [MasterOperation, CardPurchase, ExportJob]
+# Tables created by migration 10.
+NOTICE_MODELS = [UserNotice, Notice]
 
 # The schema is built by the frozen migrations of the migrations/ package (one module per
 # version, never derived from the classes above); tests/test_migrations.py checks that they
@@ -867,7 +903,9 @@ def upgrade(database=None) -> list[int]:
 
 def drop_all(database=None):
     database = database or db
-    database.drop_tables([SchemaVersion, *MASTER_MODELS, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database))
+    database.drop_tables(
+        [SchemaVersion, *NOTICE_MODELS, *MASTER_MODELS, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database)
+    )
 
 
 def _unwrap(database):

@@ -13,7 +13,7 @@ from blueprints.helpers import (
 from blueprints.menu import BATCH_PERMS, CARD_PERMS, MASTER_PERMS, ORDER_PERMS, section
 from blueprints.pagination import paginate, paginate_list
 from models import Batch, Card, Company, Product, ServiceOrder, UserCompany
-from services import companies
+from services import companies, notices
 from services.audit import Event, record_event
 
 bp = Blueprint("companies", __name__)
@@ -71,22 +71,36 @@ def select():
 @bp.route("/productos/<int:product_id>")
 @product_view()
 def product(product):
-    """Detalle del producto: the product menu and its counters (a read: the selection is audited
-    on «Seleccionar», POST /seleccionar, not on every view)."""
-    return render_template("companies/product.html", product=product, counters=counters(product, g.permissions))
+    """Detalle del producto: the product menu, its counters and «Pendientes», the work waiting
+    for the user (a read: the selection is audited on «Seleccionar», POST /seleccionar, not on
+    every view)."""
+    perms = g.permissions
+    rows = _counts(product, perms)  # one query, for the counters and the waiting work alike
+    return render_template(
+        "companies/product.html", product=product, counters=counters(product, perms, rows),
+        waiting=notices.waiting_work(current_user, product, perms, rows),
+        shows_waiting=notices.shows_waiting_work(perms, product),
+    )  # fmt: skip
 
 
-def counters(product: Product, perms: frozenset) -> list[tuple[str, int]]:
-    """The product page counters the user's permissions allow it to see: one query (a UNION ALL
-    of one CASE/SUM row per table), whatever the number of counters."""
+def _counts(product: Product, perms: frozenset) -> dict[str, list[int]]:
+    """The counts the user's permissions allow it to see: one query (a UNION ALL of one CASE/SUM
+    row per table), whatever the number of counters. The waiting work's tables (batches to sign
+    or authorize, orders to pay) are among them."""
     tables = (
         bool(perms.intersection(BATCH_PERMS)),
         bool(perms.intersection(ORDER_PERMS)),
         bool(perms.intersection(CARD_PERMS + MASTER_PERMS)),
     )
-    if not any(tables):
+    return companies.product_counts(product.id, *tables) if any(tables) else {}
+
+
+def counters(product: Product, perms: frozenset, rows: dict | None = None) -> list[tuple[str, int]]:
+    """The product page counters the user's permissions allow it to see (`rows`: _counts, if
+    already read)."""
+    rows = _counts(product, perms) if rows is None else rows
+    if not rows:
         return []
-    rows = companies.product_counts(product.id, *tables)
     shown = []
     if Batch._meta.table_name in rows:
         to_authorize, to_sign, _ = rows[Batch._meta.table_name]

@@ -4,10 +4,10 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user, login_user
 
 from blueprints.auth import ChangePasswordForm
-from blueprints.helpers import company_for_user, user_companies
+from blueprints.helpers import company_for_user, done, user_companies
 from domain.passwords import REQUIREMENTS
 from models import Branch, User
-from services import accounts
+from services import accounts, notices
 
 bp = Blueprint("settings", __name__, url_prefix="/configuracion")
 
@@ -19,8 +19,20 @@ def index():
 
 @bp.route("/usuario")
 def user():
-    """Datos del usuario."""
-    return render_template("settings/user.html", user=current_user)
+    """Datos del usuario and its Notificaciones."""
+    return render_template(
+        "settings/user.html", user=current_user, notice_preferences=notices.preferences(current_user.id)
+    )
+
+
+@bp.route("/usuario/notificaciones", methods=["POST"], endpoint="notices")
+def save_notices():
+    """Guardar the Notificaciones: each kind on (checked) or off."""
+    notices.set_preferences(current_user.id, request.form.getlist("aviso"))
+    return done(
+        "settings/_notices.html", "Tus notificaciones fueron actualizadas.", url_for("settings.user"),
+        lambda: {"notice_preferences": notices.preferences(current_user.id)},
+    )  # fmt: skip
 
 
 @bp.route("/usuario/contrasena", methods=["GET", "POST"])

@@ -22,6 +22,7 @@ from jobs import (
     process_orders,
     run_exports,
     send_mail,
+    send_notices,
     settle_payments,
     settle_purchases,
     validate_batches,
@@ -84,6 +85,7 @@ JOBS = [
     (settle_payments, 60),
     (settle_purchases, 60),
     (send_mail, 60),
+    (send_notices, 60),
     (run_exports, 2),
     (cleanup, 3600),
 ]

@@ -17,7 +17,7 @@ from peewee import JOIN
 from domain.fees import BatchCost, BatchInput, FeeSchedule, OrderQuote, plan_orders, quote_order
 from domain.layouts import BatchKind
 from models import Batch, BatchRecord, Product, ServiceOrder, User, db, utcnow
-from services import Refused
+from services import Refused, notices
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -120,12 +120,14 @@ def sign(product: Product, ids: Sequence[int], user: User, password: str) -> lis
     """First signature (two-signature companies): POR_FIRMAR → POR_AUTORIZAR, signed by `user`."""
     batches = _selected(product, ids, Batch.TO_SIGN)
     require_password(user, password)
-    return _move_all(
+    signed = _move_all(
         batches, product, user,
         condition=Batch.status == Batch.TO_SIGN,
         changes={"status": Batch.TO_AUTHORIZE, "signed_by": user.id, "signed_at": utcnow()},
         refused="El lote {number} ya fue firmado por otro usuario", event=Event.BATCH_SIGN,
     )  # fmt: skip
+    notices.batches_waiting(product, signed, user)  # to the authorizers
+    return signed
 
 
 def unsign(product: Product, ids: Sequence[int], user: User, password: str) -> list[Batch]:
@@ -135,12 +137,14 @@ def unsign(product: Product, ids: Sequence[int], user: User, password: str) -> l
     others = [b.number for b in batches if b.signed_by_id != user.id]
     if others:
         raise Refused(f"Solo quien firmó puede desasociar su firma (lote {others[0]})")
-    return _move_all(
+    unsigned = _move_all(
         batches, product, user,
         condition=(Batch.status == Batch.TO_AUTHORIZE) & (Batch.signed_by == user.id),
         changes={"status": Batch.TO_SIGN, "signed_by": None, "signed_at": None},
         refused="El lote {number} ya no se puede desasociar", event=Event.BATCH_UNSIGN,
     )  # fmt: skip
+    notices.batches_waiting(product, unsigned, user)  # back to the signers
+    return unsigned
 
 
 def delete_selected(product: Product, ids: Sequence[int], user: User, password: str, status: str) -> list[Batch]:
@@ -258,4 +262,5 @@ def authorize(
             orders.append(order)
     for order in orders:
         record_event(Event.ORDER_CREATE, user, product.company, obj=f"orden:{order.id}")
+    notices.orders_created(product, orders, user)  # to the payers
     return orders

@@ -35,7 +35,7 @@ from models import (
     db,
     utcnow,
 )
-from services import Refused, leases
+from services import Refused, leases, notices
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -423,6 +423,8 @@ def _finish(batch, token, status, file_errors="") -> bool:
         .where((Batch.id == batch.id) & (Batch.claim_token == token) & (Batch.status == Batch.VALIDATING))
         .execute()
     )
+    if finished:
+        notices.validation_ended(batch.id)  # the uploader's e-mail, with the counts
     return bool(finished)
 
 
@@ -472,6 +474,7 @@ def confirm(batch: Batch, user, password: str) -> Batch:
     if not moved:
         raise Refused("El lote no se puede confirmar en su estado actual")
     record_event(Event.BATCH_CONFIRM, user, batch.company, obj=f"lote:{batch.number}")
+    notices.batches_waiting(batch.product, [batch], user)  # to the signers or the authorizers
     return Batch.get_by_id(batch.id)
 
 

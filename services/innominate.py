@@ -26,7 +26,7 @@ from domain.clock import local_today
 from domain.innominate import CardRequest, check_request, expiry_label
 from domain.layouts import layout
 from models import Batch, BatchRecord, Branch, Card, Person, Product, ServiceOrder, User, db, utcnow
-from services import Refused, authorization, batches, orders
+from services import Refused, authorization, batches, notices, orders
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -77,6 +77,7 @@ def request_cards(user: User, product: Product, form: dict, password: str) -> Ba
     record_event(
         Event.INNOMINATE_REQUEST, user, product.company, obj=f"lote:{batch.number}", detail=str(request.quantity)
     )
+    notices.batches_waiting(product, [batch], user)  # to the signers or the authorizers
     return batch
 
 

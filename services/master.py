@@ -31,7 +31,7 @@ from domain.card_states import takes_money
 from domain.clock import local_today
 from domain.money import format_cop
 from models import Card, Company, MasterOperation, Person, Product, User, db
-from services import Refused, codes
+from services import Refused, codes, notices
 from services import cards as cards_service
 from services.accounts import require_password
 from services.audit import Event, record_event
@@ -138,7 +138,8 @@ def run(
         if missing:
             raise Refused(f"Escribe el monto de la tarjeta {missing[0]}")
     require_password(user, password)
-    results = [_one(user, product, kind, card, amount or 0, f"{key}:{card.id}") for card, amount in items]
+    with notices.balance_watch(product, user):  # the treasurers told if it fell below the alert
+        results = [_one(user, product, kind, card, amount or 0, f"{key}:{card.id}") for card, amount in items]
     record_event(
         Event.MASTER_OPERATION, user, product.company, obj=f"maestra:{key}",
         detail=f"{KINDS[kind]}: {sum(r.ok for r in results)} de {len(results)} exitosas",

@@ -33,7 +33,7 @@ from adapters.processor import (
 )
 from bulk import is_sqlite, unhurried_commit
 from models import Batch, BatchRecord, ServiceOrder, db, utcnow
-from services import leases, replacement
+from services import leases, notices, replacement
 from services.batches import no_cyclic_gc
 from services.mail import send_mail
 
@@ -265,6 +265,8 @@ def _finish_order(order: ServiceOrder, token: str) -> bool:
             .where(_ours(order, token))
             .execute()
         )
+    if finished:
+        notices.order_processed(order.id)  # to the uploaders of its batches
     return bool(finished)
 
 

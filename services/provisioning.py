@@ -7,6 +7,8 @@ ProvisioningError with the Spanish message, and nothing is half-created.
 
 import re
 
+from peewee import fn
+
 from adapters.bank import SimulatedBank
 from domain.permissions import parse_permissions
 from models import BankAccount, Branch, Company, Product, User, UserCompany, UserPermission, db
@@ -59,6 +61,11 @@ def create_branch(company, code, name, **fields) -> Branch:
 def _check_product_fields(fields: dict) -> None:
     if "bin" in fields and not re.fullmatch(r"[0-9]{6,8}", fields["bin"] or ""):
         raise ProvisioningError("BIN inválido: de 6 a 8 dígitos")
+    # The master balance below which the treasurers are e-mailed (services/notices.py); 0: never.
+    if "low_balance_alert" in fields and not (
+        isinstance(fields["low_balance_alert"], int) and fields["low_balance_alert"] >= 0
+    ):
+        raise ProvisioningError("El saldo de alerta de la cuenta maestra debe ser un monto de 0 o más (0: sin alerta)")
 
 
 def create_product(company, name, **fields) -> Product:
@@ -106,6 +113,28 @@ def create_user_with_grants(username, first_name, last_name, email, position, ar
             for product in products:
                 for perm in sorted(perms):
                     UserPermission.get_or_create(user=user, product=product, permission=perm)
+    return user, temp
+
+
+def create_company_user(company: Company, fields: dict) -> tuple[User, str]:
+    """A user of `company` created by its administrator (services/users_admin.py), without
+    permissions yet: usuario, nombre, apellido, cargo, área and correo checked; a temporary
+    password to change at the first login, after accepting the terms. Returns (user, password)."""
+    username = (fields.get("username") or "").strip()
+    first_name, last_name = (fields.get("first_name") or "").strip(), (fields.get("last_name") or "").strip()
+    email = (fields.get("email") or "").strip()
+    if not USERNAME_RE.fullmatch(username):
+        raise ProvisioningError("Usuario inválido: de 3 a 40 letras, dígitos, '.', '_' o '-'")
+    if not first_name or len(first_name) > 80 or len(last_name) > 80:
+        raise ProvisioningError("Escribe el nombre (y el apellido), de hasta 80 caracteres cada uno")
+    if not EMAIL_RE.fullmatch(email) or len(email) > 200:
+        raise ProvisioningError("Escribe un correo electrónico válido")
+    if User.select().where(fn.LOWER(User.username) == username.lower()).exists():
+        raise ProvisioningError(f"El usuario {username} ya existe: elige otro")
+    position, area = (fields.get("position") or "").strip()[:80], (fields.get("area") or "").strip()[:80]
+    with db.atomic():
+        user, temp = create_user(username, first_name, last_name, email, position, area)
+        UserCompany.create(user=user, company=company)
     return user, temp
 
 

@@ -50,7 +50,7 @@ from domain.card_states import CardState, InvalidMove, move
 from domain.fees import BatchInput, FeeSchedule, quote_order
 from domain.layouts import BatchKind
 from models import Batch, BatchRecord, Branch, Card, LedgerOperation, LedgerPosting, Person, Product, User, db, utcnow
-from services import Refused, batches
+from services import Refused, batches, notices
 from services.accounts import require_password
 from services.audit import Event, record_event
 
@@ -346,6 +346,7 @@ def with_new_card(user: User, product: Product, card: Card, password: str) -> Ba
     record_event(
         REQUEST_EVENT, user, product.company, obj=f"tarjeta:{card.id}", detail=f"lote {batch.number}: {card.masked_pan}"
     )
+    notices.batches_waiting(product, [batch], user)  # to the signers or the authorizers
     return batch
 
 

@@ -131,6 +131,34 @@
     table.querySelectorAll('tbody input[type="checkbox"]').forEach(function (box) { box.checked = all.checked; });
   });
 
+  // Gestión de usuarios: a role's box ticks or clears its permissions on that product; a role
+  // shows ticked while all of its permissions are (the server adds a ticked role's).
+  function syncRoles(group) {
+    group.querySelectorAll("[data-role]").forEach(function (role) {
+      role.checked = role.getAttribute("data-role").split(" ").every(function (code) {
+        var p = group.querySelector('input[data-permission="' + code + '"]');
+        return p && p.checked;
+      });
+    });
+  }
+  function syncAllRoles(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("[data-permissions]").forEach(syncRoles);
+  }
+  document.addEventListener("DOMContentLoaded", function () { syncAllRoles(document); });
+  document.addEventListener("htmx:load", function (event) { syncAllRoles(event.detail.elt.parentNode || document); });
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches) { return; }
+    var group = box.closest("[data-permissions]");
+    if (!group) { return; }
+    if (box.matches("[data-role]")) {
+      box.getAttribute("data-role").split(" ").forEach(function (code) {
+        group.querySelectorAll('input[data-permission="' + code + '"]:not(:disabled)').forEach(function (p) { p.checked = box.checked; });
+      });
+    }
+    syncRoles(group);
+  });
+
   // Expandable rows (an order's batches): hidden once JavaScript runs, shown by their button.
   function collapseRows(root) {
     (root.querySelectorAll ? root : document).querySelectorAll("[data-collapsible]").forEach(function (row) {

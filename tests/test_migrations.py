@@ -168,7 +168,13 @@ def _predicate(text):
 
 def models_schema(database) -> dict:
     """The schema today's models declare, created straight from them in an empty database."""
-    declared = [*models.ALL_MODELS, *models.LEDGER_MODELS, *models.MASTER_MODELS, models.SchemaVersion]
+    declared = [
+        *models.ALL_MODELS,
+        *models.LEDGER_MODELS,
+        *models.MASTER_MODELS,
+        *models.NOTICE_MODELS,
+        models.SchemaVersion,
+    ]
     with database.bind_ctx(declared):
         database.create_tables(declared)
     return schema(database)

@@ -39,7 +39,8 @@ class Screen:
     name: str
     url: str  # formatted with build_world's ids: {company} {product} {batch} {waiting} {order} {order_batch}
     # and, on the unnamed product, {unnamed} {request} (the demo's stock request) {card} (one of its stock
-    # cards) {holder_card} (one of its affiliated cards, with a balance); {this_month} (MM/AAAA)
+    # cards) {holder_card} (one of its affiliated cards, with a balance); {this_month} (MM/AAAA);
+    # for jhomez, {colleague} (another user of the company, for Configuración > Usuarios)
     users: tuple[str, ...] = ("jhomez", "firmante")
     public: bool = False  # seen logged out (login, recovery)
 
@@ -109,6 +110,11 @@ SCREENS = [
         users=("jhomez",),
     ),
     Screen("mis-descargas", "/productos/{unnamed}/exportaciones", users=("jhomez",)),
+    Screen("usuarios", "/configuracion/usuarios/{company}", users=("jhomez",)),
+    Screen("usuarios-busqueda", "/configuracion/usuarios/{company}?q=zz", users=("jhomez",)),
+    Screen("crear-usuario-sin-js", "/configuracion/usuarios/{company}/nuevo", users=("jhomez",)),
+    Screen("editar-permisos-sin-js", "/configuracion/usuarios/{company}/{colleague}/permisos", users=("jhomez",)),
+    Screen("bloquear-usuario-sin-js", "/configuracion/usuarios/{company}/{colleague}/bloquear", users=("jhomez",)),
     Screen("config-usuario", "/configuracion/usuario"),
     Screen("config-contrasena", "/configuracion/usuario/contrasena"),
     Screen("config-empresas", "/configuracion/empresas"),
@@ -162,6 +168,7 @@ def build_world(app) -> dict[str, dict]:
         worlds["jhomez"] = {
             "company": product.company_id, "product": product.id, "batch": pending.id, "waiting": waiting.id,
             "order": order.id, "order_batch": in_order.id, **_stock(USERS["jhomez"]),
+            "colleague": User.get(User.username == "nuevo").id,
         }  # fmt: skip
 
         firmante = User.get(User.username == "firmante")

@@ -123,3 +123,14 @@ def test_the_reports_chapter_names_each_report_and_button_as_the_portal_shows_th
         assert f"<strong>{report.title}</strong>" in html
     for label in ("Exportar Excel", "Exportar PDF", "Mis descargas", "Consolidado anual", "Buscar…", "Ver reporte"):
         assert label in html
+
+
+def test_the_users_section_names_the_screens_buttons_and_roles(help_client):
+    from services import users_admin
+
+    html = help_client.get("/ayuda/configuracion").get_data(as_text=True)
+    for label in ("Configuración &gt; Usuarios", "Crear usuario", "Editar permisos", "Bloquear", "Desbloquear",
+                  "Inactivar", "Restablecer contraseña"):  # fmt: skip
+        assert label in html
+    for role in users_admin.ROLES:
+        assert role.label in html

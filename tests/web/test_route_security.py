@@ -26,7 +26,7 @@ NEEDS_NO_PERMISSION = {
 }
 
 # The URL parameters this test knows how to point at one company's objects.
-OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id", "export_id")
+OBJECT_PARAMS = ("company_id", "product_id", "batch_id", "order_id", "request_id", "card_id", "export_id", "user_id")
 # URL parameters that name no object, and the value the checks use for them.
 NAMED_VALUES = {"kind": "ordenes", "slug": "cuenta-maestra"}  # an export's list (services/exports.py), a report
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -84,9 +84,10 @@ def _company_objects(name, nit):
         user=make_user(f"exporta{nit}"), company=company, product=product, kind="ordenes", total=1,
         status=models.ExportJob.READY, content=b"PK", filename="ordenes-servicio.xlsx",
     )  # fmt: skip
+    employee = make_user(f"empleado{nit}", perms={product: "order.view"})  # Configuración > Usuarios
     return {
         "company_id": company.id, "product_id": product.id, "batch_id": batch.id, "order_id": order.id,
-        "request_id": request.id, "card_id": card.id, "export_id": export.id,
+        "request_id": request.id, "card_id": card.id, "export_id": export.id, "user_id": employee.id,
     }  # fmt: skip
 
 
