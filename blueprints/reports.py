@@ -84,7 +84,8 @@ def show(product, slug):
         "years": reports.years(),
         "is_statement": slug == STATEMENT,
     }
-    return page_or_fragment("reports/show.html", "reports/_result.html", refused=bool(table.errors), **context)
+    # Wrong criteria are shown with their message (200, as the other lists' searches).
+    return page_or_fragment("reports/show.html", "reports/_result.html", **context)
 
 
 @bp.route(f"/{STATEMENT}/pdf")
