@@ -152,3 +152,66 @@ class HttpClient:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+class Node:
+    """A production node of the portal in its own process group (gunicorn with its workers, or
+    `python -m jobs`): `.url` (gunicorn), `.kill()` kills the whole group at once (SIGKILL)."""
+
+    def __init__(self, process: subprocess.Popen, url: str = ""):
+        self.process, self.url = process, url
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _node_env(database_url: str, **settings) -> dict:
+    return {
+        **os.environ, "PYTHONUNBUFFERED": "1", "DATABASE_URL": database_url, "SECRET_KEY": "nodes-secret",
+        "SMTP_HOST": "", "DEMO_MODE": "0", "SESSION_COOKIE_SECURE": "0", "LOGIN_RATE_LIMIT": "1000",
+        **{k: str(v) for k, v in settings.items()},
+    }  # fmt: skip
+
+
+@contextmanager
+def gunicorn_node(database_url: str, workers: int = 2, timeout: float = 60, **settings):
+    """`make serve`'s web half on a free port: gunicorn with `workers` workers on the database."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+        "--graceful-timeout", "5", "app:create_app()",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=_node_env(database_url, **settings), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    node = Node(process, f"http://127.0.0.1:{port}")
+    try:
+        _wait_until_up(node.url, process, timeout)
+        yield node
+    finally:
+        node.stop()
+
+
+@contextmanager
+def jobs_node(database_url: str, **settings):
+    """`make serve`'s job half: `python -m jobs` on the database."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobs"], cwd=ROOT, env=_node_env(database_url, **settings), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    node = Node(process)
+    try:
+        yield node
+    finally:
+        node.stop()
