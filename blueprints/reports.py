@@ -43,10 +43,19 @@ def _page(table, values):
         return Page([], 1, 10, 0)
     if table.rows is not None:  # an aggregate (a row per month, per kind): all of it on one page
         return paginate_list(table.rows, {}, per_page=max(len(table.rows), 1))
+    query = table.query
+    if table.narrow is not None and not table.newest_first:
+        after, before = _cursor(values.get("despues")), _cursor(values.get("antes"))
+        if after is not None or before is not None:
+            query = table.narrow(after, before)
     return keyset(
-        table.query, table.key, values, newest_first=table.newest_first, count_limit=table.count_limit,
-        total=table.total,
-    )  # fmt: skip
+        query, table.key, values, newest_first=table.newest_first, count_limit=table.count_limit, total=table.total
+    )
+
+
+def _cursor(value) -> int | None:
+    value = value or ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 @bp.route("/<slug>")

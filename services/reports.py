@@ -90,6 +90,9 @@ class Table:
     total: int | None = None  # the row count when known without counting (the cached aggregate)
     count_limit: int | None = None
     note: str = ""
+    # (after, before) -> the query of a page reached by a cursor (the last / first key of the page
+    # the user was on), when the report can seek better knowing it (Cuenta maestra).
+    narrow: Callable | None = None
 
     def values(self, item) -> tuple:
         return self.to_row(item) if self.to_row else item
@@ -385,14 +388,19 @@ def _sum_range(account_id: int, low: datetime, high: datetime, kind: str) -> Sum
     return Sums(int(count or 0), int(debits or 0), int(credits or 0), first, last)
 
 
-def _lines_between(account_id: int, low: datetime, high: datetime, sums: Sums):
+def _lines_between(account_id: int, low: datetime, high: datetime, sums: Sums, after=None, before=None):
     """The account's postings in [low, high), for the page: bounded by the range's first and last
     posting id too, so the page is read through the index (account_id, id) in id order, with no
     sort of the whole range (SQLite would otherwise pick the date index and sort). On SQLite the
-    date condition is written so that it can't choose that index (COALESCE of the column)."""
+    date condition is written so that it can't choose that index (COALESCE of the column). A page
+    reached by a cursor (`after` / `before`: the last / first id of the page the user was on)
+    narrows the id range to it: SQLite seeks on one lower (or upper) bound only, so the range's
+    own would make it walk every line before the cursor."""
     if sums.first_id is None:
         return LedgerPosting.account == -1  # nothing in the range
-    bounded = (LedgerPosting.account == account_id) & LedgerPosting.id.between(sums.first_id, sums.last_id)
+    first = max(sums.first_id, after + 1) if after is not None else sums.first_id
+    last = min(sums.last_id, before - 1) if before is not None else sums.last_id
+    bounded = (LedgerPosting.account == account_id) & LedgerPosting.id.between(first, last)
     if is_sqlite():
         when = fn.COALESCE(LedgerPosting.created_at, "")
         return bounded & (when >= low) & (when < high)
@@ -453,17 +461,19 @@ def master_lines(product: Product, params: dict) -> Table:
     account = _master(product)
     low, high = _bounds(start, end)
     sums = _line_sums(account, low, high, kind)  # once per request: the page, its count and its totals
-    query = LedgerPosting.select(LedgerPosting, LedgerOperation).join(LedgerOperation)
-    query = _of_kind(query.where(_lines_between(account.id, low, high, sums)), kind)
     text = _text(params, "q", 60)
-    total = None
-    if text:
+
+    def lines(after=None, before=None):
+        query = LedgerPosting.select(LedgerPosting, LedgerOperation).join(LedgerOperation)
+        query = _of_kind(query.where(_lines_between(account.id, low, high, sums, after, before)), kind)
         if text.isascii() and text.isdigit() and len(text) <= 12:
-            query = query.where((LedgerOperation.id == int(text)) | LedgerOperation.description.contains(text))
-        else:
-            query = query.where(fn.LOWER(LedgerOperation.description).contains(text.lower()))
-    else:
-        total = sums.lines
+            return query.where((LedgerOperation.id == int(text)) | LedgerOperation.description.contains(text))
+        if text:
+            return query.where(fn.LOWER(LedgerOperation.description).contains(text.lower()))
+        return query
+
+    query = lines()
+    total = None if text else sums.lines
 
     def to_row(posting):
         amount = posting.amount
@@ -487,6 +497,7 @@ def master_lines(product: Product, params: dict) -> Table:
     heading = f"Movimientos del {start.strftime('%d/%m/%Y')} al {end.strftime('%d/%m/%Y')}"
     return Table(
         LEDGER_COLUMNS, query=query, key=(LedgerPosting.id,), to_row=to_row, extras=extras, heading=heading,
+        narrow=lines,
         total=total, count_limit=COUNT_LIMIT,
         note="Los totales y los saldos son del periodo completo; «Buscar…» filtra solo las líneas mostradas.",
     )  # fmt: skip

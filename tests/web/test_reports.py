@@ -406,3 +406,26 @@ def test_an_export_reads_its_rows_in_chunks(world, monkeypatch):
         .where(LedgerPosting.account == ledger.master_account(world["product"]).id)
         .order_by(LedgerPosting.id)
     ]
+
+
+def test_the_master_account_pages_by_cursor_forward_and_back(client, world):
+    product, card = world["product"], world["cards"][0]
+    for n in range(10):  # 20 more lines (credit + fee): 27 in all, 3 pages
+        master.run(world["user"], product, MasterOperation.CREDIT, [(card, 1_000)], f"paginas{n:04d}", PASSWORD)
+    reports.forget_sums()
+    account = ledger.master_account(product)
+    balances = [
+        f"$ {p.balance_after // 100:,}".replace(",", ".") + f",{p.balance_after % 100:02d}"
+        for p in LedgerPosting.select().where(LedgerPosting.account == account.id).order_by(LedgerPosting.id)
+    ]
+    login(client, "auditor")
+    first = text(client.get(url(world, "cuenta-maestra")))
+    assert [r[5] for r in cells(first)] == balances[:10]
+    link = re.search(r'href="([^"]*despues=[^"]*pagina=2[^"]*)"', first).group(1).replace("&amp;", "&")
+    second = text(client.get(link))
+    assert [r[5] for r in cells(second)] == balances[10:20]
+    last = re.search(r'href="([^"]*ultima=1[^"]*)"', first).group(1).replace("&amp;", "&")
+    third = text(client.get(last))
+    assert [r[5] for r in cells(third)] == balances[20:]
+    back = re.search(r'href="([^"]*antes=[^"]*pagina=2[^"]*)"', third).group(1).replace("&amp;", "&")
+    assert [r[5] for r in cells(text(client.get(back)))] == balances[10:20]  # back by the «antes» cursor
