@@ -9,7 +9,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 FAST := -m "not long"
 LONG := -m long
 
-.PHONY: help run serve test test-pg test-long test-long-pg test-all bench lint format browser db clean
+.PHONY: help run serve test test-pg test-long test-long-pg test-all bench bench-load lint format browser db clean
 
 help:
 	@echo "make run           crea .venv, instala, migra, carga la demo y sirve en http://127.0.0.1:5000"
@@ -20,6 +20,7 @@ help:
 	@echo "make test-long-pg  las pruebas largas sobre PostgreSQL"
 	@echo "make test-all      todo: rápidas y largas, en SQLite y en PostgreSQL (lo que ejecuta .ci/run)"
 	@echo "make bench         ejecuta los benchmarks e imprime sus cifras"
+	@echo "make bench-load    16 usuarios contra make serve con 1.000.000 de tarjetas y de líneas (PostgreSQL y SQLite)"
 	@echo "make lint          ruff check + ruff format --check"
 
 $(BIN)/python:
@@ -77,6 +78,13 @@ test-all: test test-pg test-long test-long-pg
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+# Load at scale against `make serve` (bench/bench_load.py): PostgreSQL on a scratch database of
+# the server of DATABASE_URL (or BENCH_LOAD_PG; BENCH_IN_PLACE=1 uses that database itself,
+# emptied), then SQLite. BENCH_LOAD_ARGS adds options, e.g. BENCH_LOAD_ARGS="--engines pg".
+BENCH_LOAD_PG ?= postgresql://postgres@127.0.0.1:5432/postgres
+bench-load: $(VENV)/.dev
+	$(BIN)/python -m bench.bench_load --database-url $${DATABASE_URL:-$(BENCH_LOAD_PG)} $(BENCH_LOAD_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

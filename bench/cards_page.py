@@ -73,11 +73,11 @@ def seed(database_url: str, cards: int) -> dict:
                     serial = 1_000_000 + base + i
                     masked = mask(make_pan(product.bin, serial))
                     rows.append((first_card + base + i, product.id, first_person + base + i, masked, "ACTIVA",
-                                 "2026-01-01 00:00:00", serial, masked[-4:], "EN_ELABORACION", "", ""))  # fmt: skip
+                                 "2026-01-01 00:00:00", serial, masked[-4:], "EN_ELABORACION", "", "", ""))  # fmt: skip
                 insert_rows(
                     "card",
                     ("id", "product_id", "person_id", "masked_pan", "status", "created_at", "serial", "last4",
-                     "plastic_status", "emboss_line1", "emboss_line2"),
+                     "plastic_status", "emboss_line1", "emboss_line2", "replaced_reason"),
                     rows,
                 )  # fmt: skip
         if not database_url.startswith("sqlite"):
