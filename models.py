@@ -852,6 +852,20 @@ class JobHeartbeat(BaseModel):
     failures = IntegerField(default=0)
 
 
+class CardTally(BaseModel):
+    """A product's count of cards in one state, as signed rows whose SUM is the count. Kept by
+    triggers on `card` (migration 11), never written by the application, except
+    services/companies.fold_card_tallies, which folds PostgreSQL's appended rows into one."""
+
+    product_id = IntegerField()
+    status = CharField(max_length=20)
+    n = BigIntegerField()
+
+    class Meta:
+        table_name = "card_tally"
+        indexes = ((("product_id", "status"), False),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
@@ -887,6 +901,10 @@ LEDGER_MODELS = [LedgerAccount, LedgerOperation, LedgerPosting, VerificationCode
 MASTER_MODELS = [MasterOperation, CardPurchase, ExportJob]
 # Tables created by migration 10.
 NOTICE_MODELS = [UserNotice, Notice]
+# Tables created by migration 11 (kept by triggers on card: emptied after it).
+TALLY_MODELS = [CardTally]
+# Every table, in creation order (a table only references tables before it).
+SCHEMA_MODELS = ALL_MODELS + LEDGER_MODELS + MASTER_MODELS + NOTICE_MODELS + TALLY_MODELS
 
 # The schema is built by the frozen migrations of the migrations/ package (one module per
 # version, never derived from the classes above); tests/test_migrations.py checks that they
@@ -903,9 +921,7 @@ def upgrade(database=None) -> list[int]:
 
 def drop_all(database=None):
     database = database or db
-    database.drop_tables(
-        [SchemaVersion, *NOTICE_MODELS, *MASTER_MODELS, *LEDGER_MODELS, *ALL_MODELS], cascade=not _is_sqlite(database)
-    )
+    database.drop_tables([SchemaVersion, *reversed(SCHEMA_MODELS)], cascade=not _is_sqlite(database))
 
 
 def _unwrap(database):

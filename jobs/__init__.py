@@ -19,6 +19,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 import models
 from jobs import (
     cleanup,
+    fold_tallies,
     process_orders,
     run_exports,
     send_mail,
@@ -87,6 +88,7 @@ JOBS = [
     (send_mail, 60),
     (send_notices, 60),
     (run_exports, 2),
+    (fold_tallies, 30),
     (cleanup, 3600),
 ]
 

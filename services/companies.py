@@ -2,8 +2,9 @@
 
 from peewee import Case, Value, fn
 
+import models
 from bulk import Prepared
-from models import Batch, Card, ServiceOrder
+from models import Batch, Card, CardTally, ServiceOrder
 
 
 def _tally(model, product, *conditions):
@@ -12,6 +13,16 @@ def _tally(model, product, *conditions):
     sums = [fn.COALESCE(fn.SUM(Case(None, [(c, 1)], 0)), 0) for c in conditions]
     sums += [Value(0)] * (3 - len(sums))
     return model.select(Value(model._meta.table_name).alias("tag"), *sums).where(model.product == product)
+
+
+def _card_tally(product):
+    """The card row of the counters query: (activas, las demás), summed from card_tally, which
+    the database keeps (migration 11), not by counting the product's cards."""
+    sums = [
+        fn.COALESCE(fn.SUM(Case(None, [(condition, CardTally.n)], 0)), 0)
+        for condition in (CardTally.status == Card.ACTIVE, CardTally.status != Card.ACTIVE)
+    ]
+    return CardTally.select(Value("card").alias("tag"), *sums, Value(0)).where(CardTally.product_id == product)
 
 
 def _counters_query(tables: tuple[bool, bool, bool]) -> Prepared:
@@ -32,7 +43,7 @@ def _counters_query(tables: tuple[bool, bool, bool]) -> Prepared:
                     )  # fmt: skip
                 )
             if tables[2]:
-                parts.append(_tally(Card, product, Card.status == Card.ACTIVE, Card.status != Card.ACTIVE))
+                parts.append(_card_tally(product))
             query = parts[0]
             for part in parts[1:]:
                 query = query.union_all(part)
@@ -53,3 +64,19 @@ def product_counts(product_id: int, batches: bool, orders: bool, cards: bool) ->
         return {}
     rows = _counters_query((batches, orders, cards)).tuples(product_id)
     return {row[0]: [int(v or 0) for v in row[1:]] for row in rows}
+
+
+def fold_card_tallies() -> int:
+    """Fold card_tally's rows into one per (product, state), and drop the zeros; returns the rows
+    removed. PostgreSQL's triggers append a row per statement (see migration 11); SQLite's keep
+    one row each already, so there is nothing to fold. The DELETE … RETURNING and the INSERT are
+    one statement: a reader sees the rows before or after, both with the same sums."""
+    if models._is_sqlite(models.db):
+        return 0
+    cursor = models.db.execute_sql(
+        "WITH gone AS (DELETE FROM card_tally RETURNING product_id, status, n), "
+        "kept AS (INSERT INTO card_tally (product_id, status, n) SELECT product_id, status, SUM(n) FROM gone "
+        "GROUP BY product_id, status HAVING SUM(n) <> 0 RETURNING 1) "
+        "SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
+    )
+    return int(cursor.fetchone()[0])

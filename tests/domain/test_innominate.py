@@ -138,3 +138,11 @@ def test_a_card_named_twice_in_the_file_is_refused_both_times():
     facts = b.facts(references={"1042": (OTHER, False), "1043": (MASKED, False)})
     _errors, outcomes = run("AFI", rows, facts)
     assert [o.errors for o in outcomes] == [[msg_repeated("NO. TARJETA")]] * 2 + [[]]
+
+
+def test_one_card_per_person_in_the_file_the_second_card_for_the_same_person_is_refused():
+    rows = b.afi_rows(2)
+    rows[1]["NRO ID"] = rows[0]["NRO ID"]
+    _errors, outcomes = run("AFI", rows, b.facts(unaffiliated_cards=b.cards(rows)))
+    assert outcomes[0].errors == []
+    assert outcomes[1].errors == ["El campo identificador está repetido en el archivo: ya aparece en la línea 2"]

@@ -213,6 +213,28 @@ def test_two_stock_cards_with_the_same_masked_number_need_the_reference(world, a
     assert upload_afi(app, user, product, with_reference, "afiliacion2.xlsx").status == Batch.VALID
 
 
+def test_a_card_of_another_companys_product_is_refused_and_stays_in_its_stock(world, app):
+    product, user = world["product"], world["boss"]
+    batch = stock(world, 1)
+    (theirs,) = innominate.cards_of(stock(world, 1, coop=True))
+    content = fill(
+        innominate.affiliation_file(batch),
+        {0: {**person(1), "NO. TARJETA": theirs.masked_pan, "REFERENCIA": str(theirs.serial)}},
+    )
+    upload = upload_afi(app, user, product, content)
+    assert upload.status == Batch.INVALID
+    assert (
+        "La REFERENCIA no corresponde a una tarjeta innominada de este producto"
+        in batches.errors_of(upload).get().messages
+    )
+    assert Card.get_by_id(theirs.id).person_id is None
+
+
+@pytest.mark.parametrize("available, low", [(0, True), (9, True), (10, False), (11, False)])
+def test_a_branch_with_fewer_than_10_available_cards_is_flagged(available, low):
+    assert innominate.Stock(None, available).low is low
+
+
 # ---------------------------------------------------------------- «Afiliar»
 
 

@@ -272,3 +272,34 @@ def test_a_processor_that_fails_is_said_as_such_and_moves_nothing(world, monkeyp
     results = run(world, MasterOperation.INQUIRY, [(card, 0)]) + run(world, MasterOperation.DEBIT, [(card, 10_000)])
     assert [r.message for r in results] == [master.FAILED, master.FAILED]
     assert (master_balance(world), card_balance(card)) == before
+
+
+def test_the_bank_refuses_insufficient_funds_and_nothing_moves(world):
+    BankAccount.update(balance=50_000).where(BankAccount.number == world["company"].bank_account).execute()
+    key = master.new_key()
+    master.send_funding_code(world["user"], world["product"], key, 100_000)
+    with pytest.raises(Refused, match="Fondos insuficientes"):
+        master.fund(world["user"], world["product"], key, 100_000, "", last_code("tesorero"))
+    assert master_balance(world) == 0 and not MasterOperation.select().exists()
+    assert SimulatedBank().balance(world["company"].bank_account) == 50_000
+
+
+@pytest.mark.parametrize(
+    "field, value, kind, amount",
+    [
+        ("operation_max", 200_000, MasterOperation.CREDIT, 200_100),  # over the maximum per operation
+        ("operation_max", 200_000, MasterOperation.DEBIT, 200_100),
+        ("card_limit", 1_500_000, MasterOperation.CREDIT, 500_100),  # the card would hold 1.500.100
+    ],
+)
+def test_each_limit_of_an_operation_on_its_own(world, field, value, kind, amount):
+    funded(world, 100_000_000)
+    card = world["cards"][0]
+    assert run(world, MasterOperation.CREDIT, [(card, 1_000_000)])[0].ok
+    product = world["product"]
+    setattr(product, field, value)
+    product.save()
+    before = (master_balance(world), card_balance(card))
+    (result,) = run(world, kind, [(card, amount)])
+    assert result.message == master.LIMIT and (master_balance(world), card_balance(card)) == before
+    assert run(world, kind, [(card, amount - 200)])[0].ok  # just under the limit it goes through

@@ -2,10 +2,12 @@
 procesados, Detalles, the affiliation file) and «Afiliar», with their permissions."""
 
 import io
+from datetime import timedelta
 
 import openpyxl
 import pytest
 
+from domain.clock import local_today
 from models import Batch, Card
 from services import innominate
 from tests.conftest import login, post
@@ -145,6 +147,30 @@ def test_the_processed_requests_are_searched_by_number_or_dates(client, world):
     )
     assert "El rango de fechas no puede superar 3 meses" in too_long
     assert "Escribe el número de lote" in text(client.get(url, query_string={"buscar": "lote", "lote": "abc"}))
+
+
+def test_the_processed_requests_are_found_by_their_date_of_issue(client, world):
+    batch = stock(world, 1)
+    login(client, "afilia")
+    url, today = f"{base(world['product'])}/afiliacion", local_today()
+
+    def search(first, last):
+        dates = {"fecha_inicial": first.strftime("%d/%m/%Y"), "fecha_final": last.strftime("%d/%m/%Y")}
+        return text(client.get(url, query_string={"buscar": "fecha", **dates}, headers=HX))
+
+    assert batch.number in search(today - timedelta(days=30), today)
+    assert "No se encontraron lotes procesados" in search(today - timedelta(days=60), today - timedelta(days=31))
+
+
+def test_lotes_procesados_and_registros_del_lote_show_10_per_page(client, world):
+    requests = [stock(world, 1) for _ in range(10)]
+    big = stock(world, 11)
+    login(client, "afilia")
+    listing = text(client.get(f"{base(world['product'])}/afiliacion"))
+    assert listing.count('aria-label="Ver detalle del lote ') == 10
+    assert big.number in listing and requests[0].number not in listing  # newest first; the oldest on page 2
+    cards = text(client.get(f"{base(world['product'])}/afiliacion/{big.id}"))
+    assert cards.count('<tr id="tarjeta-') == 10
 
 
 def test_the_detail_lists_each_card_and_says_when_all_are_affiliated(client, world):

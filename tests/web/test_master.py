@@ -6,7 +6,7 @@ import re
 import pytest
 
 import ledger
-from models import Card, MasterOperation
+from models import Card, MasterOperation, User
 from services import master
 from tests import batchfiles
 from tests.conftest import login, post
@@ -177,3 +177,45 @@ def test_a_blocked_card_offers_no_operation(client, world):
     row = html[html.index(f'id="tarjeta-{card.id}"') :]
     row = row[: row.index("</tr>")]
     assert "Tarjeta bloqueada" in row and "abonar" not in row and 'name="marcada"' not in row
+
+
+def _foreign_card():
+    """An active card of another company's product."""
+    from models import Person
+
+    other = make_product(make_company("OTRA SAS", nit="900777777"), "Clásica In / Visa", named=False)
+    holder = Person.create(id_type="CC", id_number="77770001", first_name="LUIS", first_surname="PAZ")
+    return Card.create(product=other, masked_pan="450714******7777", status=Card.ACTIVE, serial=7777, person=holder)
+
+
+def test_another_companys_card_among_the_marked_ones_is_not_found(client, world):
+    login(client, "tesorero")
+    mine, theirs = world["cards"][0], _foreign_card()
+    form = {"marcada": [mine.id, theirs.id], "monto_todas": "1.000", "password": PASSWORD, "clave": master.new_key()}
+    assert post(client, f"{base(world)}/operacion/abonar", form, headers=HX).status_code == 404
+    assert not MasterOperation.select().where(MasterOperation.card.is_null(False)).exists()
+
+
+def test_the_operations_of_many_need_their_permission(client, world):
+    login(client, "consulta")  # master.balance only
+    card = world["cards"][0]
+    form = {"marcada": [card.id], "monto_todas": "1.000", "password": PASSWORD, "clave": master.new_key()}
+    for action in ("abonar", "cargar"):
+        assert post(client, f"{base(world)}/operacion/{action}", form, headers=HX).status_code == 403
+    assert "Transacción exitosa" in text(post(client, f"{base(world)}/operacion/consultar", form, headers=HX))
+    assert not MasterOperation.select().where(MasterOperation.kind != MasterOperation.INQUIRY).where(
+        MasterOperation.card.is_null(False)
+    ).exists()
+
+
+def test_elsewhere_the_saldo_is_the_last_known_balance_with_its_date(client, world):
+    """Consulta de tarjetas shows the ledger's balance «al DD/MM/AAAA HH:MM», not the live one."""
+    card = world["cards"][0]
+    make_user("gestor", perms={world["product"]: "cards.view"})
+    treasurer = User.get(User.username == "tesorero")
+    master.run(treasurer, world["product"], MasterOperation.CREDIT, [(card, 3_000_000)], master.new_key(), PASSWORD)
+    login(client, "gestor")
+    row = text(client.get(f"/productos/{world['product'].id}/tarjetas"))
+    row = row[row.index(card.masked_pan) :]
+    row = row[: row.index("</tr>")]
+    assert "$ 30.000,00" in row and re.search(r"al \d\d/\d\d/\d{4} \d\d:\d\d", row), row
