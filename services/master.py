@@ -168,7 +168,13 @@ def _attempt(user, product, kind, card, amount, key) -> MasterOperation:
     """Inside the transaction: lock, check, post, record. A refusal is recorded, not raised."""
     master = ledger.master_account(product)
     account = ledger.card_account(card)
-    balances, _ = ledger.lock_balances(sorted({master.id, account.id}))
+    if kind == MasterOperation.INQUIRY:
+        # Nothing is posted to the card: only the master account (its commission) is locked,
+        # and the processor is asked before, so parallel inquiries hold that lock briefly.
+        live = default_processor().live_balances(product_terms(product), [card.id]).get(card.id)
+        balances, _ = ledger.lock_balances([master.id])
+    else:
+        balances, _ = ledger.lock_balances(sorted({master.id, account.id}))
     card = Card.get_by_id(card.id)  # its state as of now, under the lock
     fee = product.inquiry_fee if kind == MasterOperation.INQUIRY else product.transfer_fee
 
@@ -181,12 +187,11 @@ def _attempt(user, product, kind, card, amount, key) -> MasterOperation:
         problem = _limits(product, kind, amount)
         if problem:
             return refuse(problem)
-    master_balance, card_balance = balances[master.id], balances[account.id]
+    master_balance, card_balance = balances[master.id], balances.get(account.id, 0)
     label = card.masked_pan[-4:]
     if kind == MasterOperation.INQUIRY:
         if master_balance < fee:
             return refuse(INSUFFICIENT)
-        live = default_processor().live_balances(product_terms(product), [card.id]).get(card.id)
         if live is None:
             return refuse(FAILED)
         _commission(key, product, master, fee, f"consulta de saldo de la tarjeta •••• {label}")
