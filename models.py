@@ -488,6 +488,7 @@ class Batch(Labelled, BaseModel):
         indexes = (
             (("company", "number"), True),
             (("product", "status"), False),
+            (("status",), False),  # the validation job's look for new uploads (migration 12)
         )
 
     STATUS_LABELS = {
@@ -555,14 +556,6 @@ class BatchFile(BaseModel):
     batch = ForeignKeyField(Batch, unique=True, backref="files", on_delete="CASCADE")
     content = BlobField()
     header = TextField(default="[]")
-
-
-class BatchParsed(BaseModel):
-    """A spreadsheet's rows as parsed at upload, kept until validation ends so the job doesn't
-    parse the file a second time (its own table: deleting it doesn't rewrite the file's row)."""
-
-    batch = ForeignKeyField(Batch, unique=True, on_delete="CASCADE")
-    data = BlobField()
 
 
 class BatchRecord(Labelled, BaseModel):
@@ -640,7 +633,7 @@ class ServiceOrder(Labelled, BaseModel):
     attention_at = DateTimeField(null=True)  # marked for the operator (flask jobs status); no longer retried
 
     class Meta:
-        indexes = ((("product", "created_at"), False),)
+        indexes = ((("product", "created_at"), False), (("product", "status", "created_at"), False))
 
     STATUS_LABELS = {
         PENDING_PAYMENT: "Autorizado",
@@ -888,7 +881,6 @@ ALL_MODELS = [
     Card,
     Batch,
     BatchFile,
-    BatchParsed,
     BatchRecord,
     BatchError,
     ServiceOrder,

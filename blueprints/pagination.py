@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from flask import g, url_for
 from flask import request as flask_request
-from peewee import SQL, Tuple, fn
+from peewee import Tuple
 
 from services import LIST_CRITERIA
 
@@ -100,15 +100,17 @@ def _page_number(args, pages: int) -> int:
 
 def paginate(query, args=None, per_page: int = 10) -> Page:
     """Paginate a peewee query of models by the `pagina` argument (out-of-range pages clamp).
-    One query: the total comes along with the page's rows (COUNT(*) OVER ()); only a page past
-    the end costs a COUNT and the last page."""
+    The page's rows, then a COUNT (none when the first page is not full: its rows are all).
+    Not one query with COUNT(*) OVER (): the window makes the database read and sort every
+    matching row, with all its columns, to return ten (2,500 orders: 6 ms against 0.1 ms)."""
     args = flask_request.args if args is None else args
     number = _page_number(args, 10**12)
-    total_column = fn.COUNT(SQL("*")).over()
-    items = list(query.select_extend(total_column.alias("page_total_")).paginate(number, per_page))
+    items = list(query.paginate(number, per_page))
+    if number == 1 and len(items) < per_page:
+        return Page(items, 1, per_page, len(items))
+    total = query.count()
     if items:
-        return Page(items, number, per_page, items[0].page_total_)
-    total = query.count() if number > 1 else 0
+        return Page(items, number, per_page, total)
     pages = max(1, -(-total // per_page))
     number = min(number, pages)
     return Page(list(query.paginate(number, per_page)) if total else [], number, per_page, total)

@@ -30,6 +30,7 @@ DIALECT = "postgresql" if POSTGRES else "sqlite"
 HEAD = len(migrations.MIGRATIONS)
 # Indexes only the migrations declare (models.py can't say "partial"): checked on their own.
 MIGRATION_ONLY_INDEXES = {"batch_alive_file"}
+DROPPED_TABLES = {"batch_parsed"}  # by migration 12
 
 
 def _admin(sql):
@@ -238,9 +239,12 @@ def test_a_database_of_version_upgrades_to_head_and_keeps_its_rows(new_database,
     assert schema(old) == schema(fresh)
     assert without_migration_only_indexes(schema(old)) == models_schema(new_database())
     assert versions(old) == list(range(1, HEAD + 1))
-    # Every row survives, column by column (SQLite rebuilds batch and person on the way).
+    # Every row survives, column by column (SQLite rebuilds batch and person on the way), but
+    # those of the tables a migration dropped (batch_parsed, migration 12).
+    assert set(before) - set(old.get_tables()) <= DROPPED_TABLES
     for table, (names, rows) in before.items():
-        assert _select(old, table, names) == rows, table
+        if table not in DROPPED_TABLES:
+            assert _select(old, table, names) == rows, table
     new_person_columns = "postal_code, correspondence_address, correspondence_postal_code"
     assert old.execute_sql(f"SELECT {new_person_columns} FROM person").fetchall() == [("", "", "")]
     if version == 1:

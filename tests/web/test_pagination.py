@@ -152,13 +152,18 @@ def test_keyset_links_are_plain_urls_for_htmx_and_without_javascript(app, world)
         assert page_url("authorization.records", 3, params).endswith("?q=1&pagina=3")
 
 
-def test_paginate_reads_the_total_with_the_page(app, world, assert_query_count):
+def test_paginate_reads_the_page_then_counts(app, world, assert_query_count):
     from blueprints.pagination import paginate
 
     query = BatchRecord.select().where(BatchRecord.batch == world["batch"].id).order_by(BatchRecord.line)
-    with app.test_request_context("/x?pagina=4"), assert_query_count(1):
+    with app.test_request_context("/x?pagina=4"), assert_query_count(2) as statements:
         page = paginate(query)
     assert [r.line for r in page.items] == list(range(32, 37)) and page.total == RECORDS and page.number == 4
+    assert "OVER" not in " ".join(statements).upper()  # no window over every matching row
+    few = query.where(BatchRecord.line <= 3)
+    with app.test_request_context("/x"), assert_query_count(1):  # a first page not full: its rows are all
+        page = paginate(few)
+    assert page.total == len(page.items) == few.count() < 10 and page.pages == 1
     with app.test_request_context("/x?pagina=99"), assert_query_count(3):  # past the end: COUNT, last page
         page = paginate(query)
     assert page.number == 4 and page.total == RECORDS and len(page.items) == 5
