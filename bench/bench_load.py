@@ -84,6 +84,7 @@ USERS = 16
 PASSWORD = "Cargas*2024x"
 CHEAP_HASH = "pbkdf2:sha256:1000"
 RATE_P95_MS = 50.0
+SESSION_FLOOR = "piso: sesión y menú, página vacía"  # bench/session_floor.py
 RATE_HELD = 0.95  # a paced page must reach this share of its rate
 GRACE = 0.5  # a paced run's users stop sending this share of its length after its end
 FORM = "application/x-www-form-urlencoded"
@@ -324,7 +325,8 @@ class Page:
     name: str
     variants: list[Variant]
     expect: int = 200
-    minimal: bool = False
+    minimal: bool = False  # a floor: compared with, not judged
+    base: str = ""  # the server that answers it (run() sets it: the portal or a floor)
     results: dict = field(default_factory=dict)
 
 
@@ -416,7 +418,7 @@ def check(base_url: str, page: Page) -> None:
     body = variant.body.replace("{KEY}", "revision" + os.urandom(6).hex()) if variant.body else None
     status, _headers, text = _send(_connection(base_url), variant, body)
     assert status == page.expect, (page.name, status, text[:300])
-    if page.expect == 200 and not page.minimal:
+    if page.expect == 200 and (not page.minimal or page.name == SESSION_FLOOR):
         assert 'action="/ingresar"' not in text, (page.name, "answered the login form")
 
 
@@ -490,14 +492,12 @@ def wrk(base_url: str, page: Page, seconds: float, connections: int = USERS, thr
     }
 
 
-def saturation(portal: str, floor: str, all_pages: list[Page], seconds: float, settle_cookie: str) -> None:
+def saturation(portal: str, all_pages: list[Page], seconds: float, settle_cookie: str) -> None:
     for page in all_pages:
-        base = floor if page.minimal else portal
-        wrk(base, page, 2)  # warm-up: every worker's imports, templates, kept sums
+        wrk(page.base, page, 2)  # warm-up: every worker's imports, templates, kept sums
         _settle(portal, settle_cookie)
     for page in all_pages:
-        base = floor if page.minimal else portal
-        page.results["wrk"] = wrk(base, page, seconds)
+        page.results["wrk"] = wrk(page.base, page, seconds)
         _settle(portal, settle_cookie)  # what wrk left queued must not land on the next page
 
 
@@ -516,7 +516,7 @@ def _send(connection, variant: Variant, body: str | None) -> tuple[int, dict, st
     return response.status, dict(response.getheaders()), text
 
 
-def paced(portal: str, floor: str, all_pages: list[Page], rate: float, seconds: float, key: str = "paced") -> None:
+def paced(all_pages: list[Page], rate: float, seconds: float, key: str = "paced") -> None:
     """Every page of `all_pages` at `rate` requests/s at once, from USERS threads on a fixed
     schedule. A user whose requests fell behind stops GRACE × `seconds` after the end: what it
     had still to send is counted as not sent (the page did not hold its rate)."""
@@ -532,7 +532,7 @@ def paced(portal: str, floor: str, all_pages: list[Page], rate: float, seconds: 
     give_up = end + max(3.0, GRACE * seconds)
 
     def user(u: int) -> None:
-        connections = {portal: _connection(portal), floor: _connection(floor)}
+        connections = {page.base: _connection(page.base) for page in all_pages}
         mine = [[v for i, v in enumerate(page.variants) if i % USERS == u % len(page.variants)] or page.variants
                 for page in all_pages]  # fmt: skip
         n = 0
@@ -552,7 +552,7 @@ def paced(portal: str, floor: str, all_pages: list[Page], rate: float, seconds: 
             wait = due - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)
-            base = floor if page.minimal else portal
+            base = page.base
             sent = time.perf_counter()
             try:
                 status, _headers, _text = _send(connections[base], variant, body)
@@ -755,25 +755,32 @@ def _utcnow():
     return utcnow()
 
 
-def _table(all_pages: list[Page], key: str, minimal: dict | None) -> list[str]:
+def _table(all_pages: list[Page], key: str, minimal: dict | None, empty: dict | None = None) -> list[str]:
+    """The figures of `key` per page; at saturation (`minimal` given) each page's share of the
+    minimal page and, beside it, of the empty page with session and menu (`empty`)."""
     lines = []
     if minimal:
-        lines += ["  | página | req/s | p50 | p95 | p99 | parte de la mínima (≥ 70 %) | p95 / mínima (≤ 1,5) | fallidas |",
-                  "  |---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += ["  | página | req/s | p50 | p95 | p99 | parte de la mínima (≥ 70 %) | p95 / mínima (≤ 1,5) "
+                  "| parte del piso con sesión | fallidas |",
+                  "  |---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     else:
         lines += ["  | página | req/s | p50 | p95 (≤ 50 ms) | p99 | fallidas |", "  |---|---|---|---|---|---|"]
     for page in all_pages:
         r = page.results[key]
         head = f"  | {page.name} | {r['rps']:.0f} | {r['p50']:.1f} ms | {r['p95']:.1f} ms"
         if minimal:
-            if page.minimal:
-                lines.append(f"{head} | {r['p99']:.1f} ms | — | — | {r['failed']} |")
-                continue
             share = r["rps"] / minimal["rps"] if minimal["rps"] else 0.0
             ratio = r["p95"] / minimal["p95"] if minimal["p95"] else 0.0
+            of_empty = f"{r['rps'] / empty['rps']:.0%}" if empty and empty["rps"] else "—"
+            if page.minimal:
+                shares = "— | —" if r is minimal else f"{share:.0%} | {ratio:.2f}"
+                lines.append(
+                    f"{head} | {r['p99']:.1f} ms | {shares} | {'—' if r is empty else of_empty} | {r['failed']} |"
+                )
+                continue
             lines.append(
                 f"{head} | {r['p99']:.1f} ms | {share:.0%} {'PASS' if share >= SHARE else 'FAIL'} "
-                f"| {ratio:.2f} {'PASS' if ratio <= P95_RATIO else 'FAIL'} | {r['failed']} |"
+                f"| {ratio:.2f} {'PASS' if ratio <= P95_RATIO else 'FAIL'} | {of_empty} | {r['failed']} |"
             )
         else:
             held = r["rps"] >= RATE_HELD * r["rate"] and not r["unsent"]
@@ -804,25 +811,31 @@ def run(
     with ExitStack() as stack:
         portal = stack.enter_context(make_serve(env))
         floor = stack.enter_context(gunicorn("bench.minimal_app:app", ROOT, env, workers=count))
+        session_floor = stack.enter_context(gunicorn("bench.session_floor:app", ROOT, env, workers=count))
         users = sign_in(portal, ids["product"])
-        minimal = Page("página mínima", [Variant("GET", "/", {})], minimal=True)
-        all_pages = [minimal, *pages(ids, users)]
+        minimal = Page("página mínima", [Variant("GET", "/", {})], minimal=True, base=floor)
+        empty = Page(
+            SESSION_FLOOR, [Variant("GET", f"/productos/{ids['product']}/piso", {"Cookie": u.cookie}) for u in users],
+            minimal=True, base=session_floor,
+        )  # fmt: skip
+        all_pages = [minimal, empty, *pages(ids, users)]
         for page in all_pages:
-            check(floor if page.minimal else portal, page)
+            page.base = page.base or portal
+            check(page.base, page)
         by_name = {page.name: page for page in all_pages}
 
         since = _utcnow()
-        saturation(portal, floor, all_pages, seconds, users[0].cookie)
+        saturation(portal, all_pages, seconds, users[0].cookie)
         found = audit(database_url, since)
         lines += [
             f"  1. Saturación: cada página sola bajo wrk -t2 -c{USERS} {int(seconds)} s (los {USERS} usuarios en turno), "
             f"make serve con gunicorn -w {count} + python -m jobs; la mínima con gunicorn -w {count}",
-            *_table(all_pages, "wrk", minimal.results["wrk"]),
+            *_table(all_pages, "wrk", minimal.results["wrk"], empty.results["wrk"]),
         ]
         lines.append(_audit_line(found))  # wrk's warm-up and its requests in flight count too
 
         since = _utcnow()
-        paced(portal, floor, all_pages, rate, rate_seconds)
+        paced(all_pages, rate, rate_seconds)
         sent = {name: sum(by_name[name].results[k]["requests"] for k in ("paced",))
                 for name in ("Ingresar", "Consultar saldo (operación)")}  # fmt: skip
         late = all_pages[0].results["paced"]["late_p95"]
@@ -834,7 +847,7 @@ def run(
         ]  # fmt: skip
         if alone_seconds:
             for page in all_pages:
-                paced(portal, floor, [page], rate, alone_seconds, key="alone")
+                paced([page], rate, alone_seconds, key="alone")
                 _settle(portal, users[0].cookie)
             for name in sent:
                 sent[name] += by_name[name].results["alone"]["requests"]
@@ -845,7 +858,7 @@ def run(
             ]
         lines.append(_audit_line(audit(database_url, since), sent["Ingresar"], sent["Consultar saldo (operación)"]))
         for page in all_pages:
-            check(floor if page.minimal else portal, page)  # the sessions still hold
+            check(page.base, page)  # the sessions still hold
     if explain:
         lines += slowest_queries(database_url, all_pages)
     lines.append(f"  (duración total {time.perf_counter() - started:.0f} s)")

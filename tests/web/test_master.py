@@ -203,9 +203,12 @@ def test_the_operations_of_many_need_their_permission(client, world):
     for action in ("abonar", "cargar"):
         assert post(client, f"{base(world)}/operacion/{action}", form, headers=HX).status_code == 403
     assert "Transacción exitosa" in text(post(client, f"{base(world)}/operacion/consultar", form, headers=HX))
-    assert not MasterOperation.select().where(MasterOperation.kind != MasterOperation.INQUIRY).where(
-        MasterOperation.card.is_null(False)
-    ).exists()
+    assert (
+        not MasterOperation.select()
+        .where(MasterOperation.kind != MasterOperation.INQUIRY)
+        .where(MasterOperation.card.is_null(False))
+        .exists()
+    )
 
 
 def test_elsewhere_the_saldo_is_the_last_known_balance_with_its_date(client, world):
