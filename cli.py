@@ -195,7 +195,7 @@ PRODUCT_OPTIONS = [
     click.option("--recharge-min", type=MONEY, help="Comisión mínima por registro de recarga"),
     click.option("--iva-rate", type=RATE, help="IVA (por defecto 19%)"),
     click.option("--gmf-rate", type=RATE, help="GMF (por defecto 4 por mil)"),
-    click.option("--card-limit", type=MONEY, help="Monto máximo por tarjeta en una recarga"),
+    click.option("--card-limit", type=MONEY, help="Saldo máximo de una tarjeta"),
     click.option("--transfer-fee", type=MONEY, help="Comisión por transferencia de cuenta maestra"),
     click.option("--inquiry-fee", type=MONEY, help="Comisión por consulta de saldo"),
     click.option("--operation-min", type=MONEY),

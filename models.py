@@ -717,8 +717,10 @@ class MasterOperation(Labelled, BaseModel):
     weekly limits count what was done, the result dialog says what happened."""
 
     FUND, INQUIRY, CREDIT, DEBIT = "FONDEO", "CONSULTA", "ABONO", "CARGO"
-    OK, REFUSED = "EXITOSA", "RECHAZADA"
-    STATUS_LABELS = {OK: "Transacción exitosa", REFUSED: "Rechazada"}
+    # A funding is recorded EN_CURSO before the bank is asked, then ends EXITOSA or RECHAZADA
+    # (services/master.py): one the app died in the middle of is finished by a job.
+    OK, REFUSED, IN_PROGRESS = "EXITOSA", "RECHAZADA", "EN_CURSO"
+    STATUS_LABELS = {OK: "Transacción exitosa", REFUSED: "Rechazada", IN_PROGRESS: "En proceso"}
 
     key = CharField(max_length=120, unique=True)
     product = ForeignKeyField(Product, on_delete="CASCADE")

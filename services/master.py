@@ -17,6 +17,7 @@ crash skips the cards already done and says so.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +31,14 @@ from adapters.processor import default_processor, product_terms
 from domain.card_states import takes_money
 from domain.clock import local_today
 from domain.money import format_cop
-from models import Card, Company, MasterOperation, Person, Product, User, db
+from models import Card, Company, MasterOperation, Person, Product, User, db, utcnow
 from services import Refused, codes, notices
 from services import cards as cards_service
 from services.accounts import require_password
 from services.audit import Event, record_event
 from services.orders import utc_bound
+
+log = logging.getLogger(__name__)
 
 OK = "Transacción exitosa"
 INSUFFICIENT = "Saldo insuficiente"
@@ -240,14 +243,15 @@ def _result(operation: MasterOperation, card: Card, repeated: bool = False) -> R
     )  # fmt: skip
 
 
-def _done_since(product: Product, kinds, since: datetime):
-    """(count, amount) of the successful operations of these kinds since `since`."""
+def _done_since(product: Product, kinds, since: datetime, statuses=(MasterOperation.OK,)):
+    """(count, amount) of the successful operations of these kinds since `since` (and of the
+    other `statuses` given: a funding in progress counts towards the funding limits)."""
     row = (
         MasterOperation.select(fn.COUNT(MasterOperation.id), fn.COALESCE(fn.SUM(MasterOperation.amount), 0))
         .where(
             (MasterOperation.product == product)
             & MasterOperation.kind.in_(kinds)
-            & (MasterOperation.status == MasterOperation.OK)
+            & MasterOperation.status.in_(statuses)
             & (MasterOperation.created_at >= since)
         )
         .tuples()
@@ -293,10 +297,11 @@ def check_funding(product: Product, amount: int | None) -> None:
     if amount > product.fund_max:
         raise Refused(f"El monto supera el máximo por recarga de la cuenta maestra ({format_cop(product.fund_max)})")
     today = local_today()
-    _count, day = _done_since(product, (MasterOperation.FUND,), utc_bound(today))
+    counted = (MasterOperation.OK, MasterOperation.IN_PROGRESS)
+    _count, day = _done_since(product, (MasterOperation.FUND,), utc_bound(today), counted)
     if day + amount > product.fund_daily_max:
         raise Refused(f"El monto supera el límite diario de recargas ({format_cop(product.fund_daily_max)})")
-    _count, month = _done_since(product, (MasterOperation.FUND,), utc_bound(today.replace(day=1)))
+    _count, month = _done_since(product, (MasterOperation.FUND,), utc_bound(today.replace(day=1)), counted)
     if month + amount > product.fund_monthly_max:
         raise Refused(f"El monto supera el límite mensual de recargas ({format_cop(product.fund_monthly_max)})")
 
@@ -335,7 +340,7 @@ def fund(user: User, product: Product, key: str, amount: int | None, description
     key = _valid_key(key)
     done = MasterOperation.get_or_none(MasterOperation.key == key)
     if done is not None:
-        return done
+        return _outcome(done)  # a retry: what the first request did, finished if it was cut short
     check_funding(product, amount)
     problem = codes.check(user, _fund_purpose(key, amount), code)
     if problem == codes.USED:  # a parallel request with the same code is doing it
@@ -353,23 +358,82 @@ def fund_without_code(user: User, product: Product, amount: int, description: st
 
 
 def _transfer(user: User, product: Product, key: str, amount: int, description: str) -> MasterOperation:
-    """The bank debit (idempotent by key) and the ledger operation bank → master account."""
-    company = Company.get_by_id(product.company_id)
+    """Record the funding EN_CURSO (the limits checked again under the master account's lock, so
+    two fundings at once can't both pass them), then settle it: the bank debit and the ledger."""
     description = (description or "").strip()[:80] or "Recarga cuenta maestra"
-    result = default_bank().debit(company.bank_account, amount, key=f"fondeo:{key}", description=description)
-    if not result.ok:
-        raise Refused(f"El banco rechazó la transferencia: {result.message}")
     master = ledger.master_account(product)
     try:
         with db.atomic():
-            ledger.post(
-                f"fondeo:{key}", description, [(ledger.company_bank_account(company), -amount), (master, amount)]
-            )
+            ledger.lock_balances([master.id])  # a product's fundings one at a time
+            check_funding(product, amount)
             operation = MasterOperation.create(
-                key=key, product=product.id, user=user.id, kind=MasterOperation.FUND, amount=amount,
-                status=MasterOperation.OK, message=OK, balance=ledger.balance(master), description=description,
+                key=key, product=product.id, user=user.id if user else None, kind=MasterOperation.FUND,
+                amount=amount, status=MasterOperation.IN_PROGRESS, description=description,
             )  # fmt: skip
-    except IntegrityError:
-        operation = MasterOperation.get(MasterOperation.key == key)
-    record_event(Event.MASTER_FUND, user, product.company, obj=f"maestra:{key}", detail=format_cop(amount))
-    return operation
+    except IntegrityError:  # the same key, recorded meanwhile by a parallel request
+        return _outcome(MasterOperation.get(MasterOperation.key == key))
+    return _outcome(operation)
+
+
+def _outcome(operation: MasterOperation) -> MasterOperation:
+    """A funding's result: done, refused (raised, with the bank's message) or, EN_CURSO, settled
+    now. Settling is the bank debit under the funding's key (the bank makes it once, and answers
+    a repeat with the debit it made), then, in one transaction, the ledger operation under the
+    same key (posted once) and the status, changed only from EN_CURSO. A request, its retry and
+    the job may all settle the same funding: the money moves once."""
+    if operation.status == MasterOperation.REFUSED:
+        raise Refused(operation.message)
+    if operation.status == MasterOperation.OK:
+        return operation
+    product = Product.get_by_id(operation.product_id)
+    company = Company.get_by_id(product.company_id)
+    key, amount, description = operation.key, operation.amount, operation.description
+    result = default_bank().debit(company.bank_account, amount, key=f"fondeo:{key}", description=description)
+    if not result.ok:
+        message = f"El banco rechazó la transferencia: {result.message}"
+        MasterOperation.update(status=MasterOperation.REFUSED, message=message).where(
+            (MasterOperation.id == operation.id) & (MasterOperation.status == MasterOperation.IN_PROGRESS)
+        ).execute()
+        return _outcome(MasterOperation.get_by_id(operation.id))
+    master = ledger.master_account(product)
+    with db.atomic():
+        ledger.post(f"fondeo:{key}", description, [(ledger.company_bank_account(company), -amount), (master, amount)])
+        finished = (
+            MasterOperation.update(status=MasterOperation.OK, message=OK, balance=ledger.balance(master))
+            .where((MasterOperation.id == operation.id) & (MasterOperation.status == MasterOperation.IN_PROGRESS))
+            .execute()
+        )
+    if finished:
+        user = User.get_or_none(User.id == operation.user_id)
+        record_event(Event.MASTER_FUND, user, company, obj=f"maestra:{key}", detail=format_cop(amount))
+    return MasterOperation.get_by_id(operation.id)
+
+
+STALE_FUNDING = timedelta(minutes=2)  # a request still at it after this long has died
+
+
+def settle_stuck_fundings(limit: int = 20) -> int:
+    """Job: finish the fundings left EN_CURSO for STALE_FUNDING (the app died between recording
+    one and its ledger operation, maybe after the bank's debit). Returns how many ended."""
+    stale = utcnow() - STALE_FUNDING
+    stuck = (
+        MasterOperation.select()
+        .where(
+            (MasterOperation.kind == MasterOperation.FUND)
+            & (MasterOperation.status == MasterOperation.IN_PROGRESS)
+            & (MasterOperation.created_at < stale)
+        )
+        .order_by(MasterOperation.id)
+        .limit(limit)
+    )
+    ended = 0
+    for operation in list(stuck):
+        try:
+            _outcome(operation)
+        except Refused:
+            pass  # the bank refused a debit it never made: nothing moved, and it says so
+        except Exception:  # one broken funding must not stop the others; retried next run
+            log.exception("settling the funding %s failed", operation.key)
+            continue
+        ended += 1
+    return ended

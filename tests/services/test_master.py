@@ -1,6 +1,8 @@
 """Servicios > Cuenta maestra (services/master.py): funding with the e-mailed code, and credits,
 debits and balance inquiries of cards with their commissions, limits, refusals and keys."""
 
+from datetime import timedelta
+
 import pytest
 
 import ledger
@@ -106,7 +108,12 @@ def test_the_bank_refuses_an_inactive_account_and_nothing_moves(world):
     master.send_funding_code(world["user"], world["product"], key, 100_000)
     with pytest.raises(Refused, match="El banco rechazó la transferencia"):
         master.fund(world["user"], world["product"], key, 100_000, "", last_code("tesorero"))
-    assert master_balance(world) == 0 and not MasterOperation.select().exists()
+    assert master_balance(world) == 0
+    refused = MasterOperation.get(MasterOperation.key == key)  # kept, with the bank's answer
+    assert refused.status == MasterOperation.REFUSED and refused.message.startswith("El banco rechazó")
+    with pytest.raises(Refused, match="El banco rechazó"):  # a retry says the same, moves nothing
+        master.fund(world["user"], world["product"], key, 100_000, "", "000000")
+    assert master_balance(world) == 0
 
 
 # ---------------------------------------------------------------- card operations
@@ -280,7 +287,12 @@ def test_the_bank_refuses_insufficient_funds_and_nothing_moves(world):
     master.send_funding_code(world["user"], world["product"], key, 100_000)
     with pytest.raises(Refused, match="Fondos insuficientes"):
         master.fund(world["user"], world["product"], key, 100_000, "", last_code("tesorero"))
-    assert master_balance(world) == 0 and not MasterOperation.select().exists()
+    assert master_balance(world) == 0
+    refused = MasterOperation.get(MasterOperation.key == key)  # kept, with the bank's answer
+    assert refused.status == MasterOperation.REFUSED and refused.message.startswith("El banco rechazó")
+    with pytest.raises(Refused, match="El banco rechazó"):  # a retry says the same, moves nothing
+        master.fund(world["user"], world["product"], key, 100_000, "", "000000")
+    assert master_balance(world) == 0
     assert SimulatedBank().balance(world["company"].bank_account) == 50_000
 
 
@@ -303,3 +315,86 @@ def test_each_limit_of_an_operation_on_its_own(world, field, value, kind, amount
     (result,) = run(world, kind, [(card, amount)])
     assert result.message == master.LIMIT and (master_balance(world), card_balance(card)) == before
     assert run(world, kind, [(card, amount - 200)])[0].ok  # just under the limit it goes through
+
+
+# ---------------------------------------------------------------- a funding cut short
+
+
+def _crash_at(monkeypatch, target, name):
+    """Make `target.name` kill the request as a dead process would (nothing after it runs)."""
+
+    def crash(*args, **kwargs):
+        raise SystemExit("the process died here")
+
+    monkeypatch.setattr(target, name, crash)
+
+
+def _stale(key):
+    """The funding as the job finds it once STALE_FUNDING has passed."""
+    operation = MasterOperation.get(MasterOperation.key == key)
+    operation.created_at -= master.STALE_FUNDING + timedelta(seconds=1)
+    operation.save()
+
+
+@pytest.mark.parametrize("where", ["after the bank's debit", "before the bank was asked"])
+def test_a_funding_cut_short_is_finished_once_by_the_job(world, monkeypatch, where):
+    from services import ledger_check
+
+    user, product, account = world["user"], world["product"], world["company"].bank_account
+    bank_before = SimulatedBank().balance(account)
+    key = master.new_key()
+    master.send_funding_code(user, product, key, 100_000)
+    code = last_code("tesorero")
+    with monkeypatch.context() as patch:
+        if where == "after the bank's debit":
+            _crash_at(patch, ledger, "post")
+        else:
+            _crash_at(patch, SimulatedBank, "debit")
+        with pytest.raises(SystemExit):
+            master.fund(user, product, key, 100_000, "Cierre de mes", code)
+    operation = MasterOperation.get(MasterOperation.key == key)
+    assert operation.status == MasterOperation.IN_PROGRESS and master_balance(world) == 0
+    assert master.settle_stuck_fundings() == 0  # not stale yet: the request may still be at it
+    _stale(key)
+    assert master.settle_stuck_fundings() == 1
+    assert master.settle_stuck_fundings() == 0
+    operation = MasterOperation.get(MasterOperation.key == key)
+    assert operation.status == MasterOperation.OK and operation.balance == 100_000
+    assert master_balance(world) == 100_000 and SimulatedBank().balance(account) == bank_before - 100_000
+    assert LedgerOperation.select().where(LedgerOperation.key == f"fondeo:{key}").count() == 1
+    assert not ledger_check.check()  # every account reconciles, the bank's movements included
+
+
+def test_the_users_retry_finishes_a_funding_cut_short_and_moves_the_money_once(world, monkeypatch):
+    user, product, account = world["user"], world["product"], world["company"].bank_account
+    bank_before = SimulatedBank().balance(account)
+    key = master.new_key()
+    master.send_funding_code(user, product, key, 100_000)
+    code = last_code("tesorero")
+    with monkeypatch.context() as patch:
+        _crash_at(patch, ledger, "post")
+        with pytest.raises(SystemExit):
+            master.fund(user, product, key, 100_000, "", code)
+    # «Aceptar» again, the same dialog (its key), its code already spent: it ends the funding.
+    assert master.fund(user, product, key, 100_000, "", code).status == MasterOperation.OK
+    assert master.fund(user, product, key, 100_000, "", code).status == MasterOperation.OK
+    _stale(key)
+    assert master.settle_stuck_fundings() == 0
+    assert master_balance(world) == 100_000 and SimulatedBank().balance(account) == bank_before - 100_000
+
+
+def test_two_fundings_at_once_cannot_pass_the_daily_limit_together(world):
+    product = world["product"]
+    product.fund_daily_max = 150_000
+    product.save()
+    user = world["user"]
+
+    def fund():
+        try:
+            return master.fund_without_code(user, product, 100_000, "").status
+        except Refused as exc:
+            return exc.message
+
+    outcomes = in_threads(fund, count=2)
+    assert sorted(outcomes)[0] == MasterOperation.OK and "límite diario" in sorted(outcomes)[1], outcomes
+    assert master_balance(world) == 100_000
