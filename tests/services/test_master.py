@@ -102,18 +102,24 @@ def test_funding_limits(world, field, value, amount, message):
         master.send_funding_code(world["user"], product, master.new_key(), amount)
 
 
+def assert_refused_by_the_bank(world, key):
+    """Nothing moved; the funding is kept, refused with the bank's answer, which a retry of the
+    same dialog repeats (moving nothing either)."""
+    assert master_balance(world) == 0
+    refused = MasterOperation.get(MasterOperation.key == key)
+    assert refused.status == MasterOperation.REFUSED and refused.message.startswith("El banco rechazó")
+    with pytest.raises(Refused, match="El banco rechazó"):
+        master.fund(world["user"], world["product"], key, 100_000, "", "000000")
+    assert master_balance(world) == 0
+
+
 def test_the_bank_refuses_an_inactive_account_and_nothing_moves(world):
     BankAccount.update(active=False).where(BankAccount.number == world["company"].bank_account).execute()
     key = master.new_key()
     master.send_funding_code(world["user"], world["product"], key, 100_000)
     with pytest.raises(Refused, match="El banco rechazó la transferencia"):
         master.fund(world["user"], world["product"], key, 100_000, "", last_code("tesorero"))
-    assert master_balance(world) == 0
-    refused = MasterOperation.get(MasterOperation.key == key)  # kept, with the bank's answer
-    assert refused.status == MasterOperation.REFUSED and refused.message.startswith("El banco rechazó")
-    with pytest.raises(Refused, match="El banco rechazó"):  # a retry says the same, moves nothing
-        master.fund(world["user"], world["product"], key, 100_000, "", "000000")
-    assert master_balance(world) == 0
+    assert_refused_by_the_bank(world, key)
 
 
 # ---------------------------------------------------------------- card operations
@@ -287,12 +293,7 @@ def test_the_bank_refuses_insufficient_funds_and_nothing_moves(world):
     master.send_funding_code(world["user"], world["product"], key, 100_000)
     with pytest.raises(Refused, match="Fondos insuficientes"):
         master.fund(world["user"], world["product"], key, 100_000, "", last_code("tesorero"))
-    assert master_balance(world) == 0
-    refused = MasterOperation.get(MasterOperation.key == key)  # kept, with the bank's answer
-    assert refused.status == MasterOperation.REFUSED and refused.message.startswith("El banco rechazó")
-    with pytest.raises(Refused, match="El banco rechazó"):  # a retry says the same, moves nothing
-        master.fund(world["user"], world["product"], key, 100_000, "", "000000")
-    assert master_balance(world) == 0
+    assert_refused_by_the_bank(world, key)
     assert SimulatedBank().balance(world["company"].bank_account) == 50_000
 
 
