@@ -341,7 +341,11 @@ def fund(user: User, product: Product, key: str, amount: int | None, description
     done = MasterOperation.get_or_none(MasterOperation.key == key)
     if done is not None:
         return _outcome(done)  # a retry: what the first request did, finished if it was cut short
-    check_funding(product, amount)
+    if amount is None or amount <= 0:
+        raise Refused("Escribe un monto mayor que cero")
+    # The code first: a duplicate «Aceptar» that missed the row above finds it used (and is told
+    # the funding is under way), never its own funding counted against the limits. The limits
+    # are checked by _transfer, under the master account's lock.
     problem = codes.check(user, _fund_purpose(key, amount), code)
     if problem == codes.USED:  # a parallel request with the same code is doing it
         raise Refused("Esta recarga ya se está procesando")

@@ -1,15 +1,19 @@
 """Refunds: a paid recharge record the processor rejects sends its money from the product's
 funding account to its master account, as its own ledger operation ("reembolso:<record id>")."""
 
+import re
+
 import pytest
 
 import ledger
 from adapters.bank import SimulatedBank
 from adapters.processor import CreditRequest, Rejected, SimulatedProcessor, product_terms
 from models import Batch, BatchRecord, Card, LedgerOperation
-from services import ledger_check, processing
+from services import ledger_check, master, processing
+from services.reports import local_today
 from tests import batchfiles
-from tests.factories import make_company, make_product
+from tests.conftest import login
+from tests.factories import make_company, make_product, make_user
 from tests.jobs.test_process_orders import card_of, issue_cards, make_order, rec_records, statuses
 
 NO_CARD = "El tarjetahabiente no tiene una tarjeta activa"
@@ -133,3 +137,45 @@ def test_refunds_need_the_money_in_funding_like_credits(product):
     with pytest.raises(ledger.NegativeBalance):
         SimulatedProcessor().credit(product_terms(product), [request(1, 1, 5_000)])
     assert refunds() == {}
+
+
+def test_a_refund_is_its_own_line_in_the_master_account_reports(app, client, product):
+    """«Cuenta maestra» shows the refund as its own abono (beside the funding), and «Estado de
+    cuenta maestra» counts it in the month's «Devoluciones de recargas rechazadas»."""
+    issue_cards(product, 1)  # person 2 of the batch has no card: rejected, refunded
+    with app.app_context():
+        user = make_user("tesorero", perms={product: "all"})
+        master.fund_without_code(user, product, 500_000, "Fondeo de prueba")
+    paid(product, 200_000)
+    order = make_order(product, ("REC", rec_records(2, amount="1000.00")))
+    processing.process_paid_orders()
+    assert statuses(order) == [(2, "PROCESADO", ""), (3, "RECHAZADO", NO_CARD)]
+    (batch,) = Batch.select().where(Batch.order == order)
+    (refund_key,) = refunds()
+    refund = LedgerOperation.get(LedgerOperation.key == refund_key)
+
+    def rows(html, table_id="report-table"):
+        body = html.split(f'id="{table_id}"', 1)[1].split("</tbody>", 1)[0].split("<tbody>", 1)[1]
+        found = re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        cell = r"<td[^>]*>(.*?)</td>"
+        return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(cell, row, re.S)] for row in found]
+
+    make_user("auditor", perms={product: "reports.view"})
+    login(client, "auditor")
+    reports_url = f"/productos/{product.id}/reportes"
+    lines = rows(client.get(f"{reports_url}/cuenta-maestra").get_data(as_text=True))
+    # Fecha, Descripción, Ref., Cargo, Abono, Saldo: the funding, then the refund on its own line.
+    assert [line[1:] for line in lines] == [
+        ["Fondeo de prueba", str(LedgerOperation.get(LedgerOperation.key.startswith("fondeo:")).id), "",
+         "$ 5.000,00", "$ 5.000,00"],
+        [f"Reembolso recarga lote {batch.number} rechazada: {NO_CARD}", str(refund.id), "", "$ 1.000,00",
+         "$ 6.000,00"],
+    ]  # fmt: skip
+    month = local_today().strftime("%m/%Y")
+    statement = rows(client.get(f"{reports_url}/estado-de-cuenta-maestra?mes={month}").get_data(as_text=True))
+    groups = {row[0]: row[1:] for row in statement}
+    assert groups["Recargas de la cuenta maestra"] == ["1", "$ 5.000,00"]
+    assert groups["Devoluciones de recargas rechazadas"] == ["1", "$ 1.000,00"]
+    assert groups["Saldo final"] == ["", "$ 6.000,00"]
+    assert ledger.balance(ledger.master_account(product)) == 600_000
+    assert ledger_check.check() == []
