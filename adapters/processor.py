@@ -121,6 +121,7 @@ class IssueRequest:
     emboss_line1: str = ""
     emboss_line2: str = ""
     branch_id: int | None = None
+    expires_on: date | None = None  # the one the request was shown (INN); else the product's validity from today
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,14 +268,15 @@ class SimulatedProcessor:
         serials = next_serials(product.bin, len(accepted))
         card_ids = allocate_ids(Card, len(accepted))
         account_ids = allocate_ids(LedgerAccount, len(accepted))
-        expires_on = expiry(local_today(), product.validity_months)
-        expires_text = expires_on.isoformat()
+        default_expiry = expiry(local_today(), product.validity_months)
         now = str(utcnow())
         accounts, cards = [], []
         for (request, person_id), serial, card_id, account_id in zip(
             accepted, serials, card_ids, account_ids, strict=True
         ):
             masked = mask(make_pan(product.bin, serial))
+            expires_on = request.expires_on or default_expiry
+            expires_text = expires_on.isoformat()
             accounts.append(
                 (
                     account_id,

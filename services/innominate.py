@@ -22,6 +22,7 @@ from bulk import insert_rows
 from domain.batch_files import Sheet
 from domain.batch_templates import affiliation_xlsx_bytes
 from domain.batch_validation import validate
+from domain.cards import expiry
 from domain.clock import local_today
 from domain.innominate import CardRequest, check_request, expiry_label
 from domain.layouts import layout
@@ -69,9 +70,15 @@ def request_cards(user: User, product: Product, form: dict, password: str) -> Ba
     branch = branches[request.branch_code]
     with db.atomic():
         batch = _create_batch(user, product, "INN", request.quantity, observations=_summary(request, branch))
+        # The Fecha de vencimiento the form showed travels with the records: a request paid in a
+        # later month still gets the cards it was shown.
+        expires_on = expiry(local_today(), product.validity_months).isoformat()
         data = orjson.dumps(
-            {"line1": request.line1, "line2": request.line2, "branch": branch.code, "branch_id": branch.id}
-        ).decode()
+            {
+                "line1": request.line1, "line2": request.line2, "branch": branch.code, "branch_id": branch.id,
+                "expires_on": expires_on,
+            }
+        ).decode()  # fmt: skip
         rows = [(batch.id, line, "", "", 0, data, BatchRecord.VALID, "") for line in range(1, request.quantity + 1)]
         insert_rows("batch_record", batches.RECORD_COLUMNS, rows, nulls=False)
     record_event(

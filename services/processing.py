@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import date
 
 import orjson
 import peewee
@@ -285,9 +286,13 @@ def _issue_innominate(processor: CardProcessor, terms: ProductTerms, batch: Batc
     requests = []
     for record_id, *_rest, data in rows:
         record = orjson.loads(data)
+        shown = record.get("expires_on")  # requests made before it travelled with them: None
         requests.append(
-            IssueRequest(record_id, None, record.get("line1", ""), record.get("line2", ""), record.get("branch_id"))
-        )
+            IssueRequest(
+                record_id, None, record.get("line1", ""), record.get("line2", ""), record.get("branch_id"),
+                date.fromisoformat(shown) if shown else None,
+            )
+        )  # fmt: skip
     return processor.issue(terms, requests)
 
 

@@ -3,11 +3,14 @@ through authorization, payment and processing into stock cards; the affiliation 
 through Carga de lotes; «Afiliar» gives one card its holder."""
 
 import io
+from datetime import timedelta
 
 import openpyxl
 import pytest
 
 from domain.batch_files import read_batch
+from domain.cards import expiry
+from domain.clock import local_today
 from models import AuditEvent, Batch, BatchRecord, Card, Person, ServiceOrder
 from services import Refused, authorization, batches, innominate, orders, processing
 from services.authorization import estimates
@@ -302,3 +305,19 @@ def test_afiliar_validates_the_person_with_the_afi_rules_before_the_password(wor
         innominate.affiliate_one(user, product, perms, Card.get_by_id(cards[0].id), values(2), PASSWORD)
     assert Batch.select().where(Batch.kind == "AFI").count() == 1
     assert Person.select().count() == 1
+
+
+def test_the_cards_expire_when_the_request_said_even_if_processed_a_month_later(world, monkeypatch):
+    """The form shows this month plus the product's validity; a request paid and processed next
+    month gets those cards, not cards a month younger."""
+    import adapters.processor
+
+    product, user = world["product"], world["boss"]
+    shown = innominate.expiry_of(product)
+    request = innominate.request_cards(user, product, {**FORM, "quantity": "2"}, PASSWORD)
+    later = local_today() + timedelta(days=40)
+    monkeypatch.setattr(adapters.processor, "local_today", lambda: later)
+    through_order(product, request, user)
+    expiries = {card.expires_on for card in innominate.cards_of(Batch.get_by_id(request.id))}
+    assert [f"{e.month:02d}/{e.year}" for e in expiries] == [shown]
+    assert expiries != {expiry(later, product.validity_months)}  # what processing's date would give
