@@ -321,13 +321,21 @@ def test_each_limit_of_an_operation_on_its_own(world, field, value, kind, amount
 # ---------------------------------------------------------------- a funding cut short
 
 
-def _crash_at(monkeypatch, target, name):
-    """Make `target.name` kill the request as a dead process would (nothing after it runs)."""
+def _cut_short(world, monkeypatch, target, name) -> tuple[str, str]:
+    """Confirm a funding of $ 1.000,00 whose request dies in `target.name` (nothing after it
+    runs, as in a killed process); returns its dialog key and code."""
+    key = master.new_key()
+    master.send_funding_code(world["user"], world["product"], key, 100_000)
+    code = last_code("tesorero")
 
     def crash(*args, **kwargs):
         raise SystemExit("the process died here")
 
-    monkeypatch.setattr(target, name, crash)
+    with monkeypatch.context() as patch:
+        patch.setattr(target, name, crash)
+        with pytest.raises(SystemExit):
+            master.fund(world["user"], world["product"], key, 100_000, "Cierre de mes", code)
+    return key, code
 
 
 def _stale(key):
@@ -341,18 +349,12 @@ def _stale(key):
 def test_a_funding_cut_short_is_finished_once_by_the_job(world, monkeypatch, where):
     from services import ledger_check
 
-    user, product, account = world["user"], world["product"], world["company"].bank_account
+    account = world["company"].bank_account
     bank_before = SimulatedBank().balance(account)
-    key = master.new_key()
-    master.send_funding_code(user, product, key, 100_000)
-    code = last_code("tesorero")
-    with monkeypatch.context() as patch:
-        if where == "after the bank's debit":
-            _crash_at(patch, ledger, "post")
-        else:
-            _crash_at(patch, SimulatedBank, "debit")
-        with pytest.raises(SystemExit):
-            master.fund(user, product, key, 100_000, "Cierre de mes", code)
+    if where == "after the bank's debit":
+        key, _code = _cut_short(world, monkeypatch, ledger, "post")
+    else:
+        key, _code = _cut_short(world, monkeypatch, SimulatedBank, "debit")
     operation = MasterOperation.get(MasterOperation.key == key)
     assert operation.status == MasterOperation.IN_PROGRESS and master_balance(world) == 0
     assert master.settle_stuck_fundings() == 0  # not stale yet: the request may still be at it
@@ -369,13 +371,7 @@ def test_a_funding_cut_short_is_finished_once_by_the_job(world, monkeypatch, whe
 def test_the_users_retry_finishes_a_funding_cut_short_and_moves_the_money_once(world, monkeypatch):
     user, product, account = world["user"], world["product"], world["company"].bank_account
     bank_before = SimulatedBank().balance(account)
-    key = master.new_key()
-    master.send_funding_code(user, product, key, 100_000)
-    code = last_code("tesorero")
-    with monkeypatch.context() as patch:
-        _crash_at(patch, ledger, "post")
-        with pytest.raises(SystemExit):
-            master.fund(user, product, key, 100_000, "", code)
+    key, code = _cut_short(world, monkeypatch, ledger, "post")
     # «Aceptar» again, the same dialog (its key), its code already spent: it ends the funding.
     assert master.fund(user, product, key, 100_000, "", code).status == MasterOperation.OK
     assert master.fund(user, product, key, 100_000, "", code).status == MasterOperation.OK
