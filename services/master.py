@@ -369,10 +369,14 @@ def _transfer(user: User, product: Product, key: str, amount: int, description: 
     try:
         with db.atomic():
             ledger.lock_balances([master.id])  # a product's fundings one at a time
-            check_funding(product, amount)
+            try:
+                check_funding(product, amount)
+                status, message = MasterOperation.IN_PROGRESS, ""
+            except Refused as exc:  # kept: a retry of this dialog (its code spent) is told the same
+                status, message = MasterOperation.REFUSED, exc.message
             operation = MasterOperation.create(
                 key=key, product=product.id, user=user.id if user else None, kind=MasterOperation.FUND,
-                amount=amount, status=MasterOperation.IN_PROGRESS, description=description,
+                amount=amount, status=status, message=message, description=description,
             )  # fmt: skip
     except IntegrityError:  # the same key, recorded meanwhile by a parallel request
         return _outcome(MasterOperation.get(MasterOperation.key == key))

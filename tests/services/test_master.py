@@ -395,3 +395,20 @@ def test_two_fundings_at_once_cannot_pass_the_daily_limit_together(world):
     outcomes = in_threads(fund, count=2)
     assert sorted(outcomes)[0] == MasterOperation.OK and "límite diario" in sorted(outcomes)[1], outcomes
     assert master_balance(world) == 100_000
+
+
+def test_a_funding_refused_by_the_limits_after_its_code_says_so_again_on_a_retry(world):
+    """Another funding took the rest of the day's limit between «Transferir» and «Aceptar»: the
+    refusal is kept, so pressing «Aceptar» again (the code already spent) repeats it."""
+    user, product = world["user"], world["product"]
+    product.fund_daily_max = 150_000
+    product.save()
+    key = master.new_key()
+    master.send_funding_code(user, product, key, 100_000)
+    code = last_code("tesorero")
+    master.fund_without_code(user, product, 100_000, "Otra recarga")
+    for _attempt in range(2):
+        with pytest.raises(Refused, match="límite diario"):
+            master.fund(user, product, key, 100_000, "", code)
+    assert MasterOperation.get(MasterOperation.key == key).status == MasterOperation.REFUSED
+    assert master_balance(world) == 100_000
