@@ -122,28 +122,36 @@ class HttpClient:
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
 
-    def request(self, method: str, path: str, data: dict | None = None, timeout: float = 60) -> tuple[int, str]:
+    def request(
+        self, method: str, path: str, data: dict | None = None, timeout: float = 60, headers: dict | None = None
+    ) -> tuple[int, str]:
         """(status, body) of one request; redirects are answers, not followed."""
         from urllib.parse import urlencode
 
         body = urlencode(data, doseq=True).encode() if data is not None else None
-        req = urllib.request.Request(f"{self.base_url}{path}", data=body, method=method)
+        req = urllib.request.Request(f"{self.base_url}{path}", data=body, method=method, headers=headers or {})
         try:
             with self.opener.open(req, timeout=timeout) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
 
-    def csrf_token(self) -> str:
+    def csrf_token(self, path: str = "/ingresar") -> str:
+        """The CSRF token of the page at `path` (the session's, once logged in)."""
         import re
 
-        _status, html = self.request("GET", "/ingresar")
+        _status, html = self.request("GET", path)
         match = re.search(r'name="csrf-token" content="([^"]+)"', html)
         assert match, "page without csrf-token meta"
         return match.group(1)
 
     def post(self, path: str, data: dict | None = None) -> tuple[int, str]:
         return self.request("POST", path, {"csrf_token": self.csrf_token(), **(data or {})})
+
+    def htmx(self, path: str, data: dict, timeout: float = 120) -> tuple[int, str]:
+        """POST as a dialog's htmx does (the answer is the dialog fragment); `data` carries its
+        csrf_token."""
+        return self.request("POST", path, data, timeout, headers={"HX-Request": "true"})
 
     def login(self, username: str, password: str) -> int:
         return self.post("/ingresar", {"username": username, "password": password})[0]

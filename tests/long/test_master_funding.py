@@ -6,9 +6,6 @@ limits checked there, before the bank debit and the ledger operation, both keyed
 
 import re
 import threading
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import Request
 
 import pytest
 
@@ -20,7 +17,6 @@ from services import ledger_check, master
 from tests.factories import PASSWORD, make_company, make_product, make_user
 from tests.server import HttpClient, server_process
 
-HX = {"HX-Request": "true"}
 OK = "La transferencia fue realizada exitosamente."
 IN_PROGRESS = "Esta recarga ya se está procesando"
 AMOUNT = 10_000_000  # centavos: «100.000» in the dialog
@@ -32,21 +28,6 @@ def _world(**limits):
     product = make_product(company, **limits)
     make_user("tesorero", perms={product: "all"})
     return product, company.bank_account
-
-
-def _htmx(client, path, data):
-    """POST as the dialog's htmx does (the answer is the dialog fragment)."""
-    request = Request(f"{client.base_url}{path}", data=urlencode(data).encode(), headers=HX)
-    try:
-        with client.opener.open(request, timeout=120) as response:
-            return response.status, response.read().decode()
-    except HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _token(client, path):
-    _status, html = client.request("GET", path)
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def _last_code(username):
@@ -68,14 +49,14 @@ def _last_code(username):
 def _transferir(client, base, token, key):
     """«Transferir»: the dialog's amount and key; returns the code e-mailed to confirm it."""
     form = {"csrf_token": token, "monto": AMOUNT_TEXT, "descripcion": "Nómina", "clave": key}
-    status, html = _htmx(client, f"{base}/recarga", form)
+    status, html = client.htmx(f"{base}/recarga", form)
     assert status == 200 and "Ingresa el código de verificación" in html, _text(html)
     return _last_code("tesorero")
 
 
 def _aceptar(client, base, token, key, code):
     form = {"csrf_token": token, "monto": AMOUNT_TEXT, "descripcion": "Nómina", "clave": key, "code": code}
-    return _htmx(client, f"{base}/recarga/confirmar", form)
+    return client.htmx(f"{base}/recarga/confirmar", form)
 
 
 def _at_once(count, func):
@@ -118,7 +99,7 @@ def test_fundings_confirmed_at_once_cannot_pass_the_daily_limit_together(db, dat
     with server_process(database_url) as server:
         client = HttpClient(server.url)
         assert client.login("tesorero", PASSWORD) == 302
-        token = _token(client, base)
+        token = client.csrf_token(base)
         codes = [_transferir(client, base, token, key) for key in keys]  # two dialogs, two codes
         answers = _at_once(dialogs, lambda i: _aceptar(client, base, token, keys[i], codes[i]))
     models.db.connect(reuse_if_open=True)
@@ -152,7 +133,7 @@ def test_one_dialogs_aceptar_sent_six_times_at_once_funds_once(db, database_url)
     with server_process(database_url) as server:
         client = HttpClient(server.url)
         assert client.login("tesorero", PASSWORD) == 302
-        token = _token(client, base)
+        token = client.csrf_token(base)
         code = _transferir(client, base, token, key)
         answers = _at_once(6, lambda _i: _aceptar(client, base, token, key, code))
     models.db.connect(reuse_if_open=True)

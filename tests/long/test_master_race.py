@@ -3,7 +3,6 @@ parallel operations on one card keep the ledger exact, and a server killed in th
 500-card credit leaves each card credited once or not at all; the retry of the same dialog says
 which cards were already done."""
 
-import re
 import threading
 import time
 
@@ -18,8 +17,6 @@ from tests.factories import PASSWORD, make_company, make_product, make_user
 from tests.jobs.test_process_orders import issue_cards
 from tests.server import HttpClient, server_process, serving
 
-HX = {"HX-Request": "true"}
-
 
 def _world(app, cards):
     company = make_company("MAESTRA SAS", nit=batchfiles.COMPANY_NIT, branches=batchfiles.BRANCHES, balance=10**13)
@@ -29,24 +26,6 @@ def _world(app, cards):
     with app.app_context():
         master.fund_without_code(user, product, 1_000_000_000, "Fondeo")
     return product, list(Card.select().where(Card.product == product).order_by(Card.id))
-
-
-def _htmx(client, path, data):
-    from urllib.error import HTTPError
-    from urllib.parse import urlencode
-    from urllib.request import Request
-
-    request = Request(f"{client.base_url}{path}", data=urlencode(data, doseq=True).encode(), headers=HX)
-    try:
-        with client.opener.open(request, timeout=120) as response:
-            return response.status, response.read().decode()
-    except HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _token(client, path):
-    _status, html = client.request("GET", path)
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def _at_once(count, func):
@@ -75,9 +54,9 @@ def test_one_dialog_sent_six_times_at_once_credits_once(app, db):
     with serving(app) as url:
         client = HttpClient(url)
         assert client.login("tesorero", PASSWORD) == 302
-        token = _token(client, base)
+        token = client.csrf_token(base)
         form = {"csrf_token": token, "monto": "10.000", "password": PASSWORD, "clave": key}
-        answers = _at_once(6, lambda _i: _htmx(client, f"{base}/tarjetas/{cards[0].id}/abonar", form))
+        answers = _at_once(6, lambda _i: client.htmx(f"{base}/tarjetas/{cards[0].id}/abonar", form))
     assert [status for status, _html in answers] == [200] * 6
     assert all("Transacción exitosa" in html for _status, html in answers)
     assert sum("ya se había hecho" in html for _status, html in answers) == 5
@@ -94,13 +73,13 @@ def test_parallel_credits_and_debits_of_one_card_keep_the_ledger_exact(app, db):
         for _ in range(8):
             client = HttpClient(url)
             assert client.login("tesorero", PASSWORD) == 302
-            clients.append((client, _token(client, base)))
+            clients.append((client, client.csrf_token(base)))
 
         def operate(i):
             client, token = clients[i]
             action = "abonar" if i % 2 == 0 else "cargar"
             form = {"csrf_token": token, "monto": "60.000", "password": PASSWORD, "clave": master.new_key()}
-            return action, _htmx(client, f"{base}/tarjetas/{card.id}/{action}", form)
+            return action, client.htmx(f"{base}/tarjetas/{card.id}/{action}", form)
 
         answers = _at_once(8, operate)
     credited = sum(a == "abonar" and "Transacción exitosa" in html for a, (_s, html) in answers)
@@ -124,11 +103,11 @@ def test_a_server_killed_during_a_bulk_credit_credits_each_card_once_or_not_at_a
     with server_process(database_url) as victim:
         client = HttpClient(victim.url)
         assert client.login("tesorero", PASSWORD) == 302
-        form["csrf_token"] = _token(client, base)
+        form["csrf_token"] = client.csrf_token(base)
 
         def send():
             try:
-                _htmx(client, f"{base}/operacion/abonar", form)
+                client.htmx(f"{base}/operacion/abonar", form)
             except OSError:  # the server dies under it: that is the test
                 pass
 
@@ -153,8 +132,8 @@ def test_a_server_killed_during_a_bulk_credit_credits_each_card_once_or_not_at_a
     with server_process(database_url) as survivor:
         client = HttpClient(survivor.url)
         assert client.login("tesorero", PASSWORD) == 302
-        form["csrf_token"] = _token(client, base)
-        status, html = _htmx(client, f"{base}/operacion/abonar", form)
+        form["csrf_token"] = client.csrf_token(base)
+        status, html = client.htmx(f"{base}/operacion/abonar", form)
     models.db.connect(reuse_if_open=True)
     assert status == 200 and f"{cards} de {cards} operaciones exitosas" in html
     assert html.count("ya se había hecho") == before  # the retry says which were done before

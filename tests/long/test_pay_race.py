@@ -30,31 +30,12 @@ def order(app, db):
     return created
 
 
-def _htmx_post(client, path, data):
-    """POST as the page's htmx does (the answer is the dialog fragment)."""
-    from urllib.error import HTTPError
-    from urllib.parse import urlencode
-    from urllib.request import Request
-
-    request = Request(f"{client.base_url}{path}", data=urlencode(data).encode(), headers={"HX-Request": "true"})
-    try:
-        with client.opener.open(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _token(client, path):
-    _status, html = client.request("GET", path)
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
-
-
 def test_parallel_clicks_on_pagar_debit_once_and_the_losers_hear_it_is_paid(app, order):
     base = f"/productos/{order.product_id}/ordenes"
     with serving(app) as url:
         client = HttpClient(url)
         assert client.login("pagador", PASSWORD) == 302
-        token = _token(client, base)
+        token = client.csrf_token(base)
         assert client.request("POST", f"{base}/{order.id}/pagar/codigo", {"csrf_token": token})[0] == 200
         body = OutboxMessage.select().order_by(OutboxMessage.id.desc()).first().body
         code = re.search(r"\b(\d{6})\b", body).group(1)
@@ -62,7 +43,7 @@ def test_parallel_clicks_on_pagar_debit_once_and_the_losers_hear_it_is_paid(app,
 
         def click():
             barrier.wait(30)
-            answers.append(_htmx_post(client, f"{base}/{order.id}/pagar", {"csrf_token": token, "code": code}))
+            answers.append(client.htmx(f"{base}/{order.id}/pagar", {"csrf_token": token, "code": code}))
 
         threads = [threading.Thread(target=click) for _ in range(CLICKS)]
         for thread in threads:
